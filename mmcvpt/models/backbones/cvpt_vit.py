@@ -1,0 +1,155 @@
+"""CVPT backbone: a frozen ViT whose image tokens cross-attend to prompts.
+
+CVPT: Cross Visual Prompt Tuning <https://arxiv.org/abs/2408.14961>.
+"""
+import torch
+import torch.nn as nn
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+from mmseg.registry import MODELS as SEG_MODELS
+from torch import Tensor
+
+from ..layers import AttentionProjections, prompt_cross_attention
+from ..layers.prompt_cross_attention import IMPLS
+from .prompted_vit import PromptedViT
+
+# Where the cross-attention sits in a block; the reference code's insert
+# positions 1-5 in this order. 'after_attn' (3) is the paper's default.
+PROMPT_POSITIONS = ('before_attn', 'parallel', 'after_attn', 'in_ffn',
+                    'after_ffn')
+CROSS_ATTN_WEIGHTS = ('shared', 'copy', 'random')
+
+
+def _self_attn_without_drop_path(attn, x: Tensor) -> Tensor:
+    """mmpretrain ``MultiheadAttention.forward`` minus its DropPath, which the
+    parallel position applies to the sum of both attentions instead."""
+    B, N, C = x.shape
+    qkv = attn.qkv(x).reshape(B, N, 3, attn.num_heads, attn.head_dims)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    dropout_p = attn.attn_drop if attn.training else 0.
+    out = attn.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+    out = attn.proj(out.transpose(1, 2).reshape(B, N, C))
+    return attn.gamma1(attn.proj_drop(out))
+
+
+@PRETRAIN_MODELS.register_module()
+@SEG_MODELS.register_module()
+class CVPTViT(PromptedViT):
+    """Cross Visual Prompt Tuning on mmpretrain's VisionTransformer.
+
+    In every layer the image tokens x (B, N, C) attend to that layer's m
+    prompts through a cross-attention; the sequence length stays N. With
+    ``cross_attn_weights='shared'`` the cross-attention uses the layer's own
+    frozen self-attention q/k/v/proj weights by reference (no new
+    parameters). Pretrained state-dict keys are mmpretrain's.
+
+    Args:
+        prompt_position (str): One of ``PROMPT_POSITIONS``:
+            'before_attn', 'parallel', 'after_attn', 'in_ffn', 'after_ffn'
+            (the reference's insert positions 1-5). Defaults to 'after_attn'.
+        cross_attn_weights (str): 'shared' (the self-attention's weights),
+            'copy' (a separate copy, filled from the self-attention after
+            pretrained weights are loaded) or 'random' (own initialisation).
+            Defaults to 'shared'.
+        train_cross_attn (bool): Train the separate cross-attention weights
+            ('copy'/'random' only). Defaults to False.
+        cross_attn_impl (str): 'auto', 'folded' or 'direct'; see
+            :func:`prompt_cross_attention`. Defaults to 'auto'.
+        **kwargs: Arguments of :class:`PromptedViT` (num_prompts,
+            prompt_dropout, freeze_backbone, with_cp) and of mmpretrain's
+            VisionTransformer.
+    """
+
+    def __init__(self,
+                 prompt_position: str = 'after_attn',
+                 cross_attn_weights: str = 'shared',
+                 train_cross_attn: bool = False,
+                 cross_attn_impl: str = 'auto',
+                 **kwargs):
+        for name, value, allowed in (
+            ('prompt_position', prompt_position, PROMPT_POSITIONS),
+            ('cross_attn_weights', cross_attn_weights, CROSS_ATTN_WEIGHTS),
+            ('cross_attn_impl', cross_attn_impl, IMPLS),
+        ):
+            if value not in allowed:
+                raise ValueError(
+                    f'{name} must be one of {allowed}, got {value!r}')
+        if train_cross_attn and cross_attn_weights == 'shared':
+            raise ValueError(
+                "train_cross_attn=True needs cross_attn_weights 'copy' or "
+                "'random'; with 'shared' the weights are the frozen "
+                'self-attention')
+        super().__init__(**kwargs)
+        self.prompt_position = prompt_position
+        self.cross_attn_weights = cross_attn_weights
+        self.train_cross_attn = train_cross_attn
+        self.cross_attn_impl = cross_attn_impl
+
+        self.cross_attn = None
+        if cross_attn_weights != 'shared' and self.num_prompts > 0:
+            qkv_bias = self.layers[0].attn.qkv.bias is not None
+            self.cross_attn = nn.ModuleList(
+                AttentionProjections(self.embed_dims, qkv_bias)
+                for _ in range(self.num_layers))
+            if cross_attn_weights == 'copy':
+                self._copy_self_attn()
+                self._register_load_state_dict_pre_hook(
+                    self._fill_missing_cross_attn)
+            self.cross_attn.requires_grad_(train_cross_attn
+                                           or not self.freeze_backbone)
+
+    @torch.no_grad()
+    def _copy_self_attn(self):
+        for layer, ca in zip(self.layers, self.cross_attn):
+            ca.load_state_dict(
+                {
+                    k: v
+                    for k, v in layer.attn.state_dict().items()
+                    if k.startswith(('qkv.', 'proj.'))
+                })
+
+    def init_weights(self):
+        super().init_weights()
+        # 'copy' means a copy of the weights the model ends up with, i.e.
+        # after an init_cfg Pretrained checkpoint has been loaded.
+        if self.cross_attn_weights == 'copy' and self.cross_attn is not None:
+            self._copy_self_attn()
+
+    def _fill_missing_cross_attn(self, state_dict, prefix, *args, **kwargs):
+        """Loading a plain ViT checkpoint (load_from, resume from mmpretrain
+        weights): take the copy from the self-attention being loaded."""
+        for i in range(self.num_layers):
+            for name in ('qkv.weight', 'qkv.bias', 'proj.weight', 'proj.bias'):
+                dst = f'{prefix}cross_attn.{i}.{name}'
+                src = f'{prefix}layers.{i}.attn.{name}'
+                if dst not in state_dict and src in state_dict:
+                    state_dict[dst] = state_dict[src]
+
+    def cross_attention(self, index: int, layer: nn.Module, x: Tensor,
+                        prompts: Tensor) -> Tensor:
+        """Tokens x (B, N, C) attend to prompts (m, C) -> (B, N, C)."""
+        src = layer.attn if self.cross_attn is None else self.cross_attn[index]
+        return prompt_cross_attention(x, prompts, src.qkv.weight,
+                                      src.qkv.bias, src.proj.weight,
+                                      src.proj.bias, self.num_heads,
+                                      self.cross_attn_impl)
+
+    def forward_layer(self, index, layer, x, prompts):
+        position = self.prompt_position
+        if position == 'before_attn':
+            x = x + self.cross_attention(index, layer, x, prompts)
+            return layer(x)
+        if position == 'after_ffn':
+            x = layer(x)
+            return x + self.cross_attention(index, layer, x, prompts)
+        if position == 'parallel':
+            msa = _self_attn_without_drop_path(layer.attn, layer.ln1(x))
+            ca = self.cross_attention(index, layer, x, prompts)
+            x = x + layer.attn.out_drop(msa + ca)
+            return layer.ffn(layer.ln2(x), identity=x)
+        x = x + layer.attn(layer.ln1(x))
+        if position == 'after_attn':
+            x = x + self.cross_attention(index, layer, x, prompts)
+            return layer.ffn(layer.ln2(x), identity=x)
+        # 'in_ffn': the cross-attention joins the FFN's normalised input.
+        ca = self.cross_attention(index, layer, x, prompts)
+        return layer.ffn(layer.ln2(x) + ca, identity=x)

@@ -1,0 +1,29 @@
+"""VPT-deep baseline on the same base class as CVPT.
+
+Visual Prompt Tuning <https://arxiv.org/abs/2203.12119>.
+"""
+import torch
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+from mmseg.registry import MODELS as SEG_MODELS
+
+from .prompted_vit import PromptedViT
+
+
+@PRETRAIN_MODELS.register_module()
+@SEG_MODELS.register_module()
+class VPTViT(PromptedViT):
+    """VPT-deep: each layer's m prompts join the token sequence.
+
+    The prompts are appended to the tokens (B, N, C) -> (B, N + m, C) before
+    every layer and dropped after it. Self-attention has no positional bias,
+    so appending is equivalent to VPT's insertion after the class token.
+
+    Args:
+        **kwargs: Arguments of :class:`PromptedViT` and of mmpretrain's
+            VisionTransformer.
+    """
+
+    def forward_layer(self, index, layer, x, prompts):
+        B, N, _ = x.shape
+        x = torch.cat((x, prompts.expand(B, -1, -1)), dim=1)
+        return layer(x)[:, :N]

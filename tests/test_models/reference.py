@@ -1,0 +1,95 @@
+"""Plain-torch reference of a ViT with CVPT / VPT-deep prompts.
+
+Written from the equations in CVPT_METHOD.md with per-head loops, reading
+weights from an mmpretrain-layout state dict; shares no code with mmcvpt.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def ref_attention(xq, xkv, qkv_w, qkv_b, proj_w, proj_b, num_heads):
+    """Multi-head attention of xq (B, N, C) over xkv (B, M, C), head loop."""
+    C = xq.shape[-1]
+    d = C // num_heads
+    heads = []
+    for h in range(num_heads):
+        rows = slice(h * d, (h + 1) * d)
+        wq, wk, wv = (qkv_w[i * C:(i + 1) * C][rows] for i in range(3))
+        bq, bk, bv = (qkv_b[i * C:(i + 1) * C][rows] if qkv_b is not None
+                      else torch.zeros(d) for i in range(3))
+        q = xq @ wq.T + bq
+        k = xkv @ wk.T + bk
+        v = xkv @ wv.T + bv
+        a = torch.softmax(q @ k.transpose(-1, -2) / d**0.5, dim=-1)
+        heads.append(a @ v)
+    return torch.cat(heads, dim=-1) @ proj_w.T + proj_b
+
+
+def ref_block(x, sd, prefix, num_heads, prompts=None, position=None,
+              ca_prefix=None):
+    """One pre-norm ViT block; CVPT cross-attention at ``position``."""
+    ln = lambda t, n: F.layer_norm(  # noqa: E731
+        t, t.shape[-1:], sd[f'{prefix}{n}.weight'], sd[f'{prefix}{n}.bias'],
+        eps=1e-6)
+    ap = ca_prefix or f'{prefix}attn.'
+
+    def msa(t):
+        return ref_attention(t, t, sd[f'{prefix}attn.qkv.weight'],
+                             sd.get(f'{prefix}attn.qkv.bias'),
+                             sd[f'{prefix}attn.proj.weight'],
+                             sd[f'{prefix}attn.proj.bias'], num_heads)
+
+    def ca(t):
+        p = prompts.expand(t.shape[0], -1, -1)
+        return ref_attention(t, p, sd[f'{ap}qkv.weight'],
+                             sd.get(f'{ap}qkv.bias'), sd[f'{ap}proj.weight'],
+                             sd[f'{ap}proj.bias'], num_heads)
+
+    def ffn(t):
+        t = F.gelu(t @ sd[f'{prefix}ffn.layers.0.0.weight'].T +
+                   sd[f'{prefix}ffn.layers.0.0.bias'])
+        return t @ sd[f'{prefix}ffn.layers.1.weight'].T + \
+            sd[f'{prefix}ffn.layers.1.bias']
+
+    if position == 'before_attn':
+        x = x + ca(x)
+    if position == 'parallel':
+        x = x + msa(ln(x, 'ln1')) + ca(x)
+    else:
+        x = x + msa(ln(x, 'ln1'))
+    if position == 'after_attn':
+        x = x + ca(x)
+    if position == 'in_ffn':
+        x = x + ffn(ln(x, 'ln2') + ca(x))
+    else:
+        x = x + ffn(ln(x, 'ln2'))
+    if position == 'after_ffn':
+        x = x + ca(x)
+    return x
+
+
+def ref_vit(img, sd, num_layers, num_heads, patch_size, prompts=None,
+            position=None, vpt=False, separate_ca=False):
+    """Tokens (B, 1 + HW, C) after the final norm (mmpretrain 'raw')."""
+    x = F.conv2d(img, sd['patch_embed.projection.weight'],
+                 sd['patch_embed.projection.bias'], stride=patch_size)
+    x = x.flatten(2).transpose(1, 2)
+    B = x.shape[0]
+    x = torch.cat([sd['cls_token'].expand(B, -1, -1), x], dim=1)
+    x = x + sd['pos_embed']
+    for i in range(num_layers):
+        prefix = f'layers.{i}.'
+        if prompts is None:
+            x = ref_block(x, sd, prefix, num_heads)
+        elif vpt:
+            # VPT-deep as in its paper: prompts right after the cls token.
+            p = prompts[i].expand(B, -1, -1)
+            m = p.shape[1]
+            t = torch.cat([x[:, :1], p, x[:, 1:]], dim=1)
+            t = ref_block(t, sd, prefix, num_heads)
+            x = torch.cat([t[:, :1], t[:, 1 + m:]], dim=1)
+        else:
+            x = ref_block(x, sd, prefix, num_heads, prompts[i], position,
+                          f'cross_attn.{i}.' if separate_ca else None)
+    return F.layer_norm(x, x.shape[-1:], sd['ln1.weight'], sd['ln1.bias'],
+                        eps=1e-6)

@@ -1,0 +1,220 @@
+import copy
+from unittest import TestCase
+
+import pytest
+import torch
+from mmpretrain.models import VisionTransformer
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+from mmseg.registry import MODELS as SEG_MODELS
+
+from mmcvpt.models import PROMPT_POSITIONS, CVPTViT
+from tests.test_models.reference import ref_vit
+
+TINY = dict(embed_dims=32, num_layers=3, num_heads=4, feedforward_channels=64)
+# ViT-B width and heads, 2 layers.
+B_WIDTH = dict(
+    embed_dims=768, num_layers=2, num_heads=12, feedforward_channels=3072)
+
+
+def _build(arch=TINY, img_size=32, patch_size=8, **kwargs):
+    torch.manual_seed(0)
+    model = CVPTViT(
+        arch=arch, img_size=img_size, patch_size=patch_size, **kwargs)
+    model.init_weights()
+    model.eval()  # mmpretrain's BaseBackbone.train() returns None
+    return model
+
+
+def _randomise_(model):
+    """Non-trivial values everywhere (init leaves biases/cls at zero), with
+    a scale that keeps attention logits O(1) at any width."""
+    g = torch.Generator().manual_seed(1)
+    std = 0.2 * (32 / model.embed_dims)**0.5
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+    return model
+
+
+@pytest.mark.parametrize('position', PROMPT_POSITIONS)
+@pytest.mark.parametrize('arch,img,patch,m', [(TINY, 32, 8, 5),
+                                              (B_WIDTH, 64, 16, 10)])
+def test_parity_with_reference(position, arch, img, patch, m):
+    model = _randomise_(
+        _build(arch, img, patch, num_prompts=m, prompt_position=position,
+               out_type='raw'))
+    x = torch.randn(2, 3, img, img)
+    with torch.no_grad():
+        out = model(x)[0]
+        ref = ref_vit(x, model.state_dict(), arch['num_layers'],
+                      arch['num_heads'], patch, model.prompts, position)
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize('m', [3, 100])  # folded and direct under 'auto'
+def test_random_cross_attn_weights_match_reference(m):
+    model = _randomise_(
+        _build(num_prompts=m, cross_attn_weights='random', out_type='raw'))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)[0]
+        ref = ref_vit(x, model.state_dict(), 3, 4, 8, model.prompts,
+                      'after_attn', separate_ca=True)
+    assert (out - ref).abs().max() < 1e-5
+
+
+def test_num_prompts_zero_is_mmpretrain_vit():
+    kwargs = dict(arch=TINY, img_size=32, patch_size=8, out_indices=(0, 2),
+                  out_type='featmap')
+    vit = _randomise_(VisionTransformer(**kwargs))
+    cvpt = CVPTViT(num_prompts=0, **copy.deepcopy(kwargs))
+    vit.eval()
+    cvpt.eval()
+    cvpt.load_state_dict(vit.state_dict())
+    x = torch.randn(2, 3, 40, 32)
+    for a, b in zip(vit(x), cvpt(x)):
+        assert torch.equal(a, b)
+
+
+def test_pretrained_keys_are_mmpretrains():
+    vit = VisionTransformer(arch=TINY, img_size=32, patch_size=8)
+    cvpt = CVPTViT(arch=TINY, img_size=32, patch_size=8, num_prompts=4)
+    assert set(cvpt.state_dict()) - set(vit.state_dict()) == {'prompts'}
+    # An mmpretrain checkpoint loads without renaming; only prompts missing.
+    missing, unexpected = cvpt.load_state_dict(vit.state_dict(), strict=False)
+    assert missing == ['prompts'] and unexpected == []
+
+
+def test_shared_adds_exactly_prompt_parameters():
+    L, m, C = TINY['num_layers'], 7, TINY['embed_dims']
+    vit = VisionTransformer(arch=TINY, img_size=32, patch_size=8)
+    cvpt = CVPTViT(arch=TINY, img_size=32, patch_size=8, num_prompts=m)
+    count = lambda mod: sum(p.numel() for p in mod.parameters())  # noqa
+    assert count(cvpt) - count(vit) == L * m * C
+    assert cvpt.prompts.shape == (L, m, C)
+    assert list(cvpt.buffers()) == list(vit.buffers()) == []
+    # Shared by reference: the weights the cross-attention reads are the
+    # self-attention's own tensors.
+    assert cvpt.cross_attn is None
+
+
+def test_copy_equals_shared_after_init():
+    shared = _randomise_(_build(num_prompts=6, out_type='raw'))
+    state = shared.state_dict()
+    copied = _build(num_prompts=6, out_type='raw', cross_attn_weights='copy')
+    # A plain ViT checkpoint + prompts: the pre-hook fills the copy.
+    copied.load_state_dict(state)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(shared(x)[0], copied(x)[0])
+    ca = copied.cross_attn[1].qkv.weight
+    assert torch.equal(ca, state['layers.1.attn.qkv.weight'])
+    assert ca.data_ptr() != copied.layers[1].attn.qkv.weight.data_ptr()
+
+
+def test_copy_follows_init_cfg_pretrained(tmp_path):
+    vit = _randomise_(VisionTransformer(arch=TINY, img_size=32, patch_size=8))
+    ckpt = tmp_path / 'vit.pth'
+    torch.save({'state_dict': vit.state_dict()}, ckpt)
+    model = CVPTViT(
+        arch=TINY, img_size=32, patch_size=8, cross_attn_weights='copy',
+        init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
+    model.init_weights()
+    for i, layer in enumerate(model.layers):
+        assert torch.equal(model.cross_attn[i].proj.weight,
+                           vit.layers[i].attn.proj.weight)
+        assert torch.equal(layer.attn.proj.weight,
+                           vit.layers[i].attn.proj.weight)
+
+
+@pytest.mark.parametrize('kind,train_ca', [('shared', False),
+                                           ('copy', False), ('random', True)])
+def test_only_prompts_and_head_change(kind, train_ca):
+    model = _build(num_prompts=4, cross_attn_weights=kind,
+                   train_cross_attn=train_ca, drop_path_rate=0.1)
+    model.train()
+    head = torch.nn.Linear(TINY['embed_dims'], 5)
+    before = copy.deepcopy(model.state_dict())
+    head_before = head.weight.clone()
+    params = list(model.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=0.1, weight_decay=0.05)
+    for _ in range(2):
+        loss = torch.nn.functional.cross_entropy(
+            head(model(torch.randn(4, 3, 32, 32))[0]),
+            torch.tensor([0, 1, 2, 3]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    expected = {'prompts'}
+    if train_ca:
+        expected |= {k for k in before if k.startswith('cross_attn.')}
+    assert changed == expected
+    assert not torch.equal(head.weight, head_before)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == expected
+
+
+def test_with_cp_same_output_and_gradient():
+    model = _randomise_(_build(num_prompts=4))
+    x = torch.randn(2, 3, 32, 32)
+    grads = []
+    for with_cp in (False, True):
+        model.with_cp = with_cp
+        model.prompts.grad = None
+        model(x)[0].sum().backward()
+        grads.append(model.prompts.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_unfrozen_backbone_trains_everything():
+    model = _build(num_prompts=2, freeze_backbone=False)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize('registry', [PRETRAIN_MODELS, SEG_MODELS])
+@pytest.mark.parametrize('hw', [(224, 224), (512, 512), (384, 512)])
+def test_shapes_through_registries(registry, hw):
+    cfg = dict(type='CVPTViT', arch=dict(TINY, num_layers=4), img_size=224,
+               patch_size=16, out_indices=(1, 3), num_prompts=3)
+    x = torch.randn(1, 3, *hw)
+    outs = {}
+    for out_type in ('featmap', 'cls_token', 'avg_featmap'):
+        model = registry.build(dict(cfg, out_type=out_type))
+        model.eval()
+        with torch.no_grad():
+            outs[out_type] = model(x)
+    feats, cls, avg = outs.values()
+    assert [f.shape for f in feats] == [(1, 32, hw[0] // 16, hw[1] // 16)] * 2
+    assert [c.shape for c in cls] == [(1, 32)] * 2
+    assert [a.shape for a in avg] == [(1, 32)] * 2
+
+
+def test_arch_preset_b():
+    model = CVPTViT(arch='b', img_size=32, patch_size=16, num_prompts=10)
+    assert model.prompts.shape == (12, 10, 768)
+
+
+class TestBadArguments(TestCase):
+
+    def test_errors(self):
+        cases = [
+            (dict(num_prompts=-1), r'num_prompts must be an int >= 0, got -1'),
+            (dict(prompt_position='middle'),
+             r"prompt_position must be one of .*'after_attn'.*got 'middle'"),
+            (dict(cross_attn_weights='tied'),
+             r"cross_attn_weights must be one of .*'shared'.*got 'tied'"),
+            (dict(out_indices=(0, 3)),
+             r'out_indices must be ints in \[-3, 2\] for 3 layers, got'),
+            (dict(train_cross_attn=True),
+             r"train_cross_attn=True needs cross_attn_weights 'copy' or"),
+            (dict(arch='gigantic'), r"arch must be one of .*got 'gigantic'"),
+            (dict(prompt_dropout=1.5), r'prompt_dropout must be in'),
+        ]
+        for kwargs, msg in cases:
+            args = dict(arch=TINY, img_size=32, patch_size=8)
+            args.update(kwargs)
+            with self.assertRaisesRegex(ValueError, msg):
+                CVPTViT(**args)
