@@ -1,0 +1,3 @@
+from .param_report_hook import TrainableParamReportHook
+
+__all__ = ['TrainableParamReportHook']
