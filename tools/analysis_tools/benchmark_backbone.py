@@ -1,0 +1,204 @@
+"""Speed and memory of CVPTViT and VPTViT against the frozen ViT they tune.
+
+Every variant is timed in the same process, interleaved round by round, so
+machine noise hits all of them alike; the table shows medians and ratios to
+the frozen ViT. A train step is forward + backward + AdamW on the trainable
+tensors (prompts and a linear head; the frozen ViT trains the head only).
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` of a train step; on
+CPU the peak resident set size of a fresh child process that builds the
+variant and runs two train steps (so allocator caches of other variants do
+not blur it).
+
+Example::
+
+    python tools/analysis_tools/benchmark_backbone.py --prompts 10 200
+"""
+import argparse
+import json
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+ARCHS = {
+    'b': 'b',
+    # for quick checks of the tool itself
+    'tiny': dict(
+        embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--arch', default='b', choices=sorted(ARCHS))
+    parser.add_argument('--prompts', type=int, nargs='+', default=[10, 50,
+                                                                     200])
+    parser.add_argument(
+        '--variants', nargs='+', default=['cvpt', 'vpt'],
+        choices=['cvpt', 'vpt'],
+        help='prompted variants; the frozen ViT is always measured')
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--rounds', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                        else 'cpu')
+    parser.add_argument('--no-memory', action='store_true')
+    parser.add_argument('--json', help='also write the results here')
+    parser.add_argument('--memory-probe', help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def build(name, args):
+    """Backbone + linear head for variant 'frozen', 'cvpt10', 'vpt200'..."""
+    from mmpretrain.models import VisionTransformer
+
+    from mmcvpt.models import CVPTViT, VPTViT
+    common = dict(arch=ARCHS[args.arch], img_size=args.img_size,
+                  drop_path_rate=0.1)
+    if name == 'frozen':
+        backbone = VisionTransformer(**common)
+        backbone.requires_grad_(False)
+    else:
+        kind, m = re.fullmatch(r'(cvpt|vpt)(\d+)', name).groups()
+        cls = CVPTViT if kind == 'cvpt' else VPTViT
+        backbone = cls(num_prompts=int(m), **common)
+    head = nn.Linear(backbone.embed_dims, 100)
+    model = nn.ModuleDict(dict(backbone=backbone, head=head)).to(args.device)
+    optim = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    return model, optim
+
+
+def infer(model, x):
+    with torch.no_grad():
+        return model['head'](model['backbone'](x)[-1])
+
+
+def train_step(model, optim, x, y):
+    loss = nn.functional.cross_entropy(model['head'](model['backbone'](x)[-1]),
+                                       y)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+
+
+def timed(fn, device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def _inputs(args):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch_size, 3, args.img_size, args.img_size,
+                    generator=g).to(args.device)
+    y = torch.randint(0, 100, (args.batch_size, ), generator=g)
+    return x, y.to(args.device)
+
+
+def peak_memory_mb(name, args):
+    if args.device.startswith('cuda'):
+        model, optim = build(name, args)
+        x, y = _inputs(args)
+        train_step(model, optim, x, y)
+        torch.cuda.reset_peak_memory_stats()
+        train_step(model, optim, x, y)
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        del model, optim
+        torch.cuda.empty_cache()
+        return peak
+    cmd = [sys.executable, __file__, '--memory-probe', name] + [
+        a for a in sys.argv[1:] if a != '--no-memory'
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def memory_probe(name, args):
+    model, optim = build(name, args)
+    x, y = _inputs(args)
+    for _ in range(2):
+        train_step(model, optim, x, y)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def run(args):
+    names = ['frozen'] + [
+        f'{v}{m}' for m in args.prompts for v in args.variants
+    ]
+    torch.manual_seed(0)
+    models = {n: build(n, args) for n in names}
+    x, y = _inputs(args)
+    times = {n: dict(infer=[], train=[]) for n in names}
+    for r in range(args.warmup + args.rounds):
+        for n in names:
+            model, optim = models[n]
+            model.train()
+            t_train = timed(lambda: train_step(model, optim, x, y),
+                            args.device)
+            model.eval()
+            t_infer = timed(lambda: infer(model, x), args.device)
+            if r >= args.warmup:
+                times[n]['train'].append(t_train)
+                times[n]['infer'].append(t_infer)
+    del models
+    results = {}
+    for n in names:
+        results[n] = {k: statistics.median(v) for k, v in times[n].items()}
+        if not args.no_memory:
+            results[n]['memory_mb'] = peak_memory_mb(n, args)
+    return results
+
+
+def format_table(results, args):
+    base = results['frozen']
+    lines = [
+        f'device={args.device} threads={torch.get_num_threads()} '
+        f'arch={args.arch} batch={args.batch_size} img={args.img_size} '
+        f'rounds={args.rounds} (medians)', '',
+        '| variant | infer ms | x frozen | train-step ms | x frozen |'
+        ' peak MB | x frozen |', '|---|---|---|---|---|---|---|'
+    ]
+    for n, r in results.items():
+        mem = r.get('memory_mb')
+        mem_cols = (f'{mem:.0f} | {mem / base["memory_mb"]:.2f}'
+                    if mem is not None else '- | -')
+        lines.append(f'| {n} | {r["infer"] * 1e3:.0f} | '
+                     f'{r["infer"] / base["infer"]:.3f} | '
+                     f'{r["train"] * 1e3:.0f} | '
+                     f'{r["train"] / base["train"]:.3f} | {mem_cols} |')
+    for m in args.prompts:
+        c, v = results.get(f'cvpt{m}'), results.get(f'vpt{m}')
+        if c and v:
+            lines.append(f'm={m}: CVPT is {v["infer"] / c["infer"]:.2f}x '
+                         f'(inference) and {v["train"] / c["train"]:.2f}x '
+                         '(train step) as fast as VPT-deep')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.memory_probe:
+        memory_probe(args.memory_probe, args)
+        return
+    import mmcvpt  # noqa: F401
+    results = run(args)
+    print(format_table(results, args))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(args=vars(args), results=results), f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
