@@ -1,5 +1,6 @@
 """A frozen mmpretrain VisionTransformer with one set of prompts per layer."""
 import math
+import os.path as osp
 from typing import Optional, Sequence
 
 import torch
@@ -91,6 +92,18 @@ class PromptedViT(VisionTransformer):
                 f'out_indices must be ints in [-{num_layers}, '
                 f'{num_layers - 1}] for {num_layers} layers, got '
                 f'{out_indices!r}')
+
+    def init_weights(self):
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            path = str(cfg.get('checkpoint'))
+            if '://' not in path and not osp.isfile(path):
+                raise FileNotFoundError(
+                    f"pretrained backbone '{path}' not found; create it with "
+                    '`python tools/model_converters/vit2mmcvpt.py '
+                    f'ORIGINAL_VIT(.npz|.pth|.safetensors) {path}` (README: '
+                    '"Pretrained weights")')
+        super().init_weights()
 
     def forward_layer(self, index: int, layer: nn.Module, x: Tensor,
                       prompts: Tensor) -> Tensor:

@@ -218,3 +218,14 @@ class TestBadArguments(TestCase):
             args.update(kwargs)
             with self.assertRaisesRegex(ValueError, msg):
                 CVPTViT(**args)
+
+
+def test_missing_pretrained_file_is_one_clear_line(tmp_path):
+    path = tmp_path / 'pretrain' / 'vit-b16.pth'
+    model = CVPTViT(arch=TINY, img_size=32, patch_size=8,
+                    init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    with pytest.raises(FileNotFoundError) as err:
+        model.init_weights()
+    msg = str(err.value)
+    assert f"pretrained backbone '{path}' not found" in msg
+    assert 'tools/model_converters/vit2mmcvpt.py' in msg and '\n' not in msg

@@ -1,0 +1,23 @@
+# mmseg's UperNet ViT-B/16 (MultiLevelNeck + UPerHead + FCN aux head, SyncBN)
+# with the backbone swapped for CVPTViT. Only arguments shared with VPTViT are
+# listed, so a variant can switch `type` alone.
+_base_ = ['mmseg::_base_/models/upernet_vit-b16_ln_mln.py']
+model = dict(
+    pretrained=None,
+    backbone=dict(
+        _delete_=True,
+        type='CVPTViT',
+        arch='b',
+        img_size=(512, 512),
+        patch_size=16,
+        out_indices=(2, 5, 8, 11),
+        out_type='featmap',
+        final_norm=True,
+        drop_path_rate=0.1,
+        num_prompts=10,
+        prompt_dropout=0.1,
+        freeze_backbone=True,
+        # ImageNet-21k ViT-B/16 (the paper's), converted to mmpretrain keys
+        # by tools/model_converters/vit2mmcvpt.py (README: Pretrained weights)
+        init_cfg=dict(
+            type='Pretrained', checkpoint='pretrain/vit-b16_in21k.pth')))

@@ -1,0 +1,28 @@
+# Full fine-tuning of ViT-B/16 + UperNet: mmseg's ViT recipe (AdamW lr 6e-5,
+# wd 0.01, no decay on pos_embed/cls_token/norms, 1500-iteration linear
+# warm-up then poly power 1), as in mmseg's
+# vit_vit-b16_mln_upernet_8xb2-160k_ade20k-512x512.py.
+_base_ = ['./cvpt_vitb_ade20k.py']
+model = dict(
+    backbone=dict(num_prompts=0, freeze_backbone=False, drop_path_rate=0.1))
+optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(
+        type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(
+        custom_keys={
+            'pos_embed': dict(decay_mult=0.),
+            'cls_token': dict(decay_mult=0.),
+            'norm': dict(decay_mult=0.),
+            'ln': dict(decay_mult=0.),
+        }))
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
+        end=1500),
+    dict(
+        type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000,
+        by_epoch=False)
+]
