@@ -8,7 +8,7 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
-from ..layers import AttentionProjections, prompt_cross_attention
+from ..layers import AttentionProjections, attend_prompts, prepare_prompts
 from ..layers.prompt_cross_attention import IMPLS
 from .prompted_vit import PromptedViT
 
@@ -83,6 +83,8 @@ class CVPTViT(PromptedViT):
         self.cross_attn_weights = cross_attn_weights
         self.train_cross_attn = train_cross_attn
         self.cross_attn_impl = cross_attn_impl
+        # layer index -> (source tensors, their versions, impl, prepared)
+        self._inference_cache = {}
 
         self.cross_attn = None
         if cross_attn_weights != 'shared' and self.num_prompts > 0:
@@ -128,10 +130,31 @@ class CVPTViT(PromptedViT):
                         prompts: Tensor) -> Tensor:
         """Tokens x (B, N, C) attend to prompts (m, C) -> (B, N, C)."""
         src = layer.attn if self.cross_attn is None else self.cross_attn[index]
-        return prompt_cross_attention(x, prompts, src.qkv.weight,
-                                      src.qkv.bias, src.proj.weight,
-                                      src.proj.bias, self.num_heads,
-                                      self.cross_attn_impl)
+        qkv, proj = src.qkv, src.proj
+        prepared = self._prepare(index, prompts, qkv, proj)
+        return attend_prompts(x, prepared, qkv.weight, qkv.bias, proj.weight,
+                              proj.bias, self.num_heads)
+
+    def _prepare(self, index, prompts, qkv, proj):
+        """Fold (or project) the prompts; at inference, once per weights.
+
+        The prepared tensors depend only on the prompts and the frozen
+        weights, so in eval mode without autograd they are reused until one
+        of those tensors is replaced or modified in place (version bump).
+        """
+        args = (prompts, qkv.weight, qkv.bias, proj.weight, self.num_heads,
+                self.cross_attn_impl)
+        if self.training or torch.is_grad_enabled():
+            return prepare_prompts(*args)
+        sources = (self.prompts, qkv.weight, qkv.bias, proj.weight)
+        versions = tuple(t._version for t in sources if t is not None)
+        hit = self._inference_cache.get(index)
+        if (hit is None or hit[2] != self.cross_attn_impl or hit[1] != versions
+                or any(a is not b for a, b in zip(hit[0], sources))):
+            hit = (sources, versions, self.cross_attn_impl,
+                   prepare_prompts(*args))
+            self._inference_cache[index] = hit
+        return hit[3]
 
     def forward_layer(self, index, layer, x, prompts):
         position = self.prompt_position

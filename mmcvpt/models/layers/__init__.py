@@ -1,8 +1,8 @@
-from .prompt_cross_attention import (AttentionProjections, fold_prompts,
-                                     folded_is_cheaper,
-                                     prompt_cross_attention)
+from .prompt_cross_attention import (AttentionProjections, attend_prompts,
+                                     fold_prompts, folded_is_cheaper,
+                                     prepare_prompts, prompt_cross_attention)
 
 __all__ = [
-    'AttentionProjections', 'fold_prompts', 'folded_is_cheaper',
-    'prompt_cross_attention'
+    'AttentionProjections', 'attend_prompts', 'fold_prompts',
+    'folded_is_cheaper', 'prepare_prompts', 'prompt_cross_attention'
 ]

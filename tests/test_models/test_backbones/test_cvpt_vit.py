@@ -229,3 +229,38 @@ def test_missing_pretrained_file_is_one_clear_line(tmp_path):
     msg = str(err.value)
     assert f"pretrained backbone '{path}' not found" in msg
     assert 'tools/model_converters/vit2mmcvpt.py' in msg and '\n' not in msg
+
+
+@pytest.mark.parametrize('m', [4, 100])  # folded, direct
+def test_inference_reuse_tracks_prompt_and_weight_changes(m):
+    model = _randomise_(_build(num_prompts=m))
+    x = torch.randn(2, 3, 32, 32)
+
+    def fresh():
+        with torch.enable_grad():  # never uses the inference cache
+            return model(x)[0].detach()
+
+    with torch.no_grad():
+        first = model(x)[0]
+        assert torch.equal(model(x)[0], first)
+        assert len(model._inference_cache) == TINY['num_layers']
+        assert torch.allclose(first, fresh(), atol=1e-6)
+        model.prompts.add_(0.5)  # in place, as an optimizer step
+        second = model(x)[0]
+        assert not torch.allclose(first, second)
+        assert torch.allclose(second, fresh(), atol=1e-6)
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        state['layers.1.attn.qkv.weight'] *= 2
+        model.load_state_dict(state)
+        third = model(x)[0]
+        assert torch.allclose(third, fresh(), atol=1e-6)
+        model.prompts = torch.nn.Parameter(torch.zeros_like(model.prompts))
+        assert torch.allclose(model(x)[0], fresh(), atol=1e-6)
+
+
+def test_no_reuse_in_training():
+    model = _build(num_prompts=4)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    assert model._inference_cache == {}
