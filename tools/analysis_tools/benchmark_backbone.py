@@ -1,14 +1,17 @@
 """Speed and memory of CVPTViT and VPTViT against the frozen ViT they tune.
 
-Every variant is timed in the same process, interleaved round by round, so
-machine noise hits all of them alike; the table shows medians and ratios to
+Every variant is timed in the same process, interleaved round by round (all
+inference rounds first, then all train-step rounds), so machine noise hits
+all of them alike; the table shows medians and ratios to
 the frozen ViT. A train step is forward + backward + AdamW on the trainable
-tensors (prompts and a linear head; the frozen ViT trains the head only).
+tensors (prompts and a linear head). For the frozen ViT the head trains and
+the gradient still flows back through the whole backbone (the input tokens
+require grad): that backward is the floor of any method that tunes something
+in the first block, so the ratios show what the prompts themselves cost.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` of a train step; on
-CPU the peak resident set size of a fresh child process that builds the
-variant and runs two train steps (so allocator caches of other variants do
-not blur it).
+CPU the peak resident set size (VmHWM) of a fresh child process that builds
+the variant and runs two train steps.
 
 Example::
 
@@ -17,7 +20,6 @@ Example::
 import argparse
 import json
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -82,6 +84,8 @@ def infer(model, x):
 
 
 def train_step(model, optim, x, y):
+    if not any(p.requires_grad for p in model['backbone'].parameters()):
+        x = x.detach().requires_grad_(True)  # frozen ViT: full backward
     loss = nn.functional.cross_entropy(model['head'](model['backbone'](x)[-1]),
                                        y)
     optim.zero_grad(set_to_none=True)
@@ -130,7 +134,10 @@ def memory_probe(name, args):
     x, y = _inputs(args)
     for _ in range(2):
         train_step(model, optim, x, y)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM, unlike ru_maxrss, is not inherited across fork + exec.
+    with open('/proc/self/status') as f:
+        kb = next(line for line in f if line.startswith('VmHWM')).split()[1]
+    print(int(kb) / 1024)
 
 
 def run(args):
@@ -141,17 +148,21 @@ def run(args):
     models = {n: build(n, args) for n in names}
     x, y = _inputs(args)
     times = {n: dict(infer=[], train=[]) for n in names}
-    for r in range(args.warmup + args.rounds):
-        for n in names:
-            model, optim = models[n]
-            model.train()
-            t_train = timed(lambda: train_step(model, optim, x, y),
-                            args.device)
-            model.eval()
-            t_infer = timed(lambda: infer(model, x), args.device)
-            if r >= args.warmup:
-                times[n]['train'].append(t_train)
-                times[n]['infer'].append(t_infer)
+    # One phase per measurement (a train step's allocations would otherwise
+    # disturb the next inference); variants interleaved inside each round.
+    for phase in ('infer', 'train'):
+        for r in range(args.warmup + args.rounds):
+            for n in names:
+                model, optim = models[n]
+                if phase == 'infer':
+                    model.eval()
+                    t = timed(lambda: infer(model, x), args.device)
+                else:
+                    model.train()
+                    t = timed(lambda: train_step(model, optim, x, y),
+                              args.device)
+                if r >= args.warmup:
+                    times[n][phase].append(t)
     del models
     results = {}
     for n in names:

@@ -264,3 +264,18 @@ def test_no_reuse_in_training():
     with torch.no_grad():
         model(torch.randn(1, 3, 32, 32))
     assert model._inference_cache == {}
+
+
+def test_pretrained_pos_embed_is_resized(tmp_path):
+    # A 224-pixel checkpoint (14x14 patches) loaded into a 512-pixel model.
+    vit = _randomise_(VisionTransformer(arch=TINY, img_size=224,
+                                        patch_size=16))
+    ckpt = tmp_path / 'vit224.pth'
+    torch.save({'state_dict': vit.state_dict()}, ckpt)
+    model = CVPTViT(arch=TINY, img_size=512, patch_size=16, num_prompts=3,
+                    init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
+    model.init_weights()
+    assert model.pos_embed.shape == (1, 1 + 32 * 32, 32)
+    assert torch.equal(model.pos_embed[:, 0], vit.pos_embed[:, 0])
+    assert torch.equal(model.layers[2].ffn.layers[1].weight,
+                       vit.layers[2].ffn.layers[1].weight)
