@@ -1,0 +1,8 @@
+from .checkpoint_safety import (mmengine_checkpoint_globals,
+                                register_checkpoint_safe_globals)
+from .version_check import check_versions
+
+__all__ = [
+    'check_versions', 'mmengine_checkpoint_globals',
+    'register_checkpoint_safe_globals'
+]

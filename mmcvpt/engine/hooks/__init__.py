@@ -1,3 +1,4 @@
 from .param_report_hook import TrainableParamReportHook
+from .rng_state_hook import RNGStateHook
 
-__all__ = ['TrainableParamReportHook']
+__all__ = ['TrainableParamReportHook', 'RNGStateHook']
