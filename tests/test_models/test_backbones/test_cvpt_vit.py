@@ -3,6 +3,7 @@ from unittest import TestCase
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
@@ -182,7 +183,8 @@ def test_shapes_through_registries(registry, hw):
     x = torch.randn(1, 3, *hw)
     outs = {}
     for out_type in ('featmap', 'cls_token', 'avg_featmap'):
-        model = registry.build(dict(cfg, out_type=out_type))
+        with DefaultScope.overwrite_default_scope(registry.scope):
+            model = registry.build(dict(cfg, out_type=out_type))
         model.eval()
         with torch.no_grad():
             outs[out_type] = model(x)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmseg.registry import MODELS as SEG_MODELS
 
 from mmcvpt.models import VPTViT
@@ -28,9 +29,10 @@ def test_parity_with_reference_concatenation(m):
 
 
 def test_frozen_and_featmap():
-    model = SEG_MODELS.build(
-        dict(type='VPTViT', arch=TINY, img_size=32, patch_size=8,
-             num_prompts=5, out_type='featmap', out_indices=(0, 1, 2)))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = SEG_MODELS.build(
+            dict(type='VPTViT', arch=TINY, img_size=32, patch_size=8,
+                 num_prompts=5, out_type='featmap', out_indices=(0, 1, 2)))
     assert [n for n, p in model.named_parameters() if p.requires_grad] == \
         ['prompts']
     feats = model(torch.randn(2, 3, 48, 32))
