@@ -1,1 +1,4 @@
+from .cpu_wrappers import CPUAmpOptimWrapper, CPUDistributedDataParallel
 from .hooks import *  # noqa: F401,F403
+
+__all__ = ['CPUAmpOptimWrapper', 'CPUDistributedDataParallel']
