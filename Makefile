@@ -12,7 +12,7 @@ test: env
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: env
-	@echo "make demo: not implemented yet (lands with the segmentation issue)"
+	@PY=$(PY) bash scripts/demo.sh
 
 clean:
 	rm -rf work_dirs .pytest_cache

@@ -4,7 +4,7 @@ import random
 import numpy as np
 import torch
 from mmengine.dist import all_gather_object, get_rank, get_world_size
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
@@ -65,14 +65,52 @@ class RNGStateHook(Hook):
     consuming the training RNG stream, so both runs see the same numbers.
     """
 
-    priority = 'VERY_HIGH'
+    priority = 'VERY_HIGH'  # before CheckpointHook (VERY_LOW) saves
 
     def __init__(self):
         self._pending = None
         self._before_val = None
+        self._gathered = None
+
+    # Runner.save_checkpoint runs on the master only, so every rank's state
+    # is gathered beforehand, at points all ranks pass: when CheckpointHook
+    # is about to save, and before validation (best-checkpoint saves).
+    def _gather(self):
+        if get_world_size() > 1:
+            self._gathered = all_gather_object(get_rng_state())
+
+    @staticmethod
+    def _checkpoint_due(runner, by_epoch: bool) -> bool:
+        """CheckpointHook's own save condition for this iteration/epoch."""
+        hook = next((h for h in runner.hooks if isinstance(h, CheckpointHook)),
+                    None)
+        if hook is None or hook.by_epoch != by_epoch:
+            return False
+        if by_epoch:
+            return hook.every_n_epochs(runner, hook.interval,
+                                       hook.save_begin) or (
+                                           hook.save_last
+                                           and hook.is_last_train_epoch(runner))
+        return hook.every_n_train_iters(runner, hook.interval,
+                                        hook.save_begin) or (
+                                            hook.save_last
+                                            and hook.is_last_train_iter(runner))
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        if get_world_size() > 1 and self._checkpoint_due(runner, False):
+            self._gather()
+
+    def after_train_epoch(self, runner) -> None:
+        if get_world_size() > 1 and self._checkpoint_due(runner, True):
+            self._gather()
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['rng_state'] = all_gather_object(get_rng_state())
+        if get_world_size() == 1:
+            checkpoint['rng_state'] = [get_rng_state()]
+        elif self._gathered is not None:
+            checkpoint['rng_state'] = self._gathered
+            self._gathered = None
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         states = checkpoint.get('rng_state')
@@ -101,6 +139,7 @@ class RNGStateHook(Hook):
 
     def before_val(self, runner) -> None:
         self._before_val = get_rng_state()
+        self._gather()
 
     def after_val(self, runner) -> None:
         if self._before_val is not None:
