@@ -1,5 +1,6 @@
 """Test (and evaluate) an mmseg or mmpretrain config (mmseg's CLI)."""
 import argparse
+import sys
 import os
 import os.path as osp
 
@@ -8,8 +9,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import (adapt_cfg_to_device, enable_visualization,
-                          init_cpu_distributed, log_device_changes)
+from mmcvpt.utils import (PreflightError, preflight, adapt_cfg_to_device,
+                          enable_visualization, init_cpu_distributed,
+                          log_device_changes)
 
 
 def parse_args():
@@ -21,7 +23,8 @@ def parse_args():
         '--work-dir',
         help='the directory to save the file containing evaluation metrics')
     parser.add_argument(
-        '--out', help='directory to save predictions for offline evaluation '
+        '--out',
+        help='directory to save predictions for offline evaluation '
         '(mmseg) or a pickle file of results (mmpretrain)')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
@@ -76,6 +79,10 @@ def main():
         else:
             cfg.test_evaluator['output_dir'] = args.out
             cfg.test_evaluator['keep_results'] = True
+    try:
+        preflight(cfg, ('test_dataloader', ))
+    except PreflightError as e:
+        sys.exit(f'error: {e}')
     changes = adapt_cfg_to_device(cfg)
     init_cpu_distributed(cfg.launcher)
 

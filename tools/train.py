@@ -4,6 +4,7 @@ On a machine without CUDA the config runs on the CPU as it is: see
 ``mmcvpt.utils.adapt_cfg_to_device``.
 """
 import argparse
+import sys
 import logging
 import os
 import os.path as osp
@@ -14,8 +15,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import (adapt_cfg_to_device, enable_amp,
-                          init_cpu_distributed, log_device_changes)
+from mmcvpt.utils import (PreflightError, preflight, adapt_cfg_to_device,
+                          enable_amp, init_cpu_distributed, log_device_changes)
 
 
 def parse_args():
@@ -67,6 +68,10 @@ def main():
         enable_amp(cfg)
     if args.resume:
         cfg.resume = True
+    try:
+        preflight(cfg, ('train_dataloader', 'val_dataloader'))
+    except PreflightError as e:
+        sys.exit(f'error: {e}')
     changes = adapt_cfg_to_device(cfg, amp_requested=args.amp)
     init_cpu_distributed(cfg.launcher)
 
@@ -74,8 +79,10 @@ def main():
         Runner.from_cfg(cfg)
     log_device_changes(changes)
     if args.amp and cfg.optim_wrapper.type == 'CPUAmpOptimWrapper':
-        print_log('--amp on CPU: bf16 autocast', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            '--amp on CPU: bf16 autocast',
+            logger='current',
+            level=logging.WARNING)
     runner.train()
 
 

@@ -2,10 +2,12 @@ from .checkpoint_safety import (mmengine_checkpoint_globals,
                                 register_checkpoint_safe_globals)
 from .launch import (adapt_cfg_to_device, enable_amp, enable_visualization,
                      init_cpu_distributed, log_device_changes)
+from .preflight import PreflightError, preflight
 from .version_check import check_versions
 
 __all__ = [
     'check_versions', 'mmengine_checkpoint_globals',
     'register_checkpoint_safe_globals', 'adapt_cfg_to_device', 'enable_amp',
-    'init_cpu_distributed', 'log_device_changes', 'enable_visualization'
+    'init_cpu_distributed', 'log_device_changes', 'enable_visualization',
+    'PreflightError', 'preflight'
 ]

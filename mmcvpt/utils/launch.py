@@ -32,9 +32,8 @@ def enable_amp(cfg: Config) -> None:
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper not in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
         if wrapper != 'OptimWrapper':
-            raise ValueError(
-                f'--amp needs optim_wrapper.type OptimWrapper or '
-                f'AmpOptimWrapper, the config has {wrapper!r}')
+            raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or '
+                             f'AmpOptimWrapper, the config has {wrapper!r}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
@@ -108,13 +107,18 @@ def log_device_changes(changes: list) -> None:
         print_log(f'no CUDA on this machine: {change}', logger='current')
 
 
-def enable_visualization(cfg: Config, show: bool = False,
-                         show_dir: str = None, wait_time: float = 2) -> None:
+def enable_visualization(cfg: Config,
+                         show: bool = False,
+                         show_dir: str = None,
+                         wait_time: float = 2) -> None:
     """``--show`` / ``--show-dir`` for mmseg and mmpretrain test runs."""
     if cfg.get('default_scope') == 'mmpretrain':
         cfg.default_hooks.visualization = dict(
-            type='VisualizationHook', enable=True, show=show,
-            wait_time=wait_time, out_dir=show_dir)
+            type='VisualizationHook',
+            enable=True,
+            show=show,
+            wait_time=wait_time,
+            out_dir=show_dir)
         return
     hook = cfg.get('default_hooks', {}).get('visualization')
     if hook is None:

@@ -80,3 +80,17 @@ def test_dist_train_two_cpu_processes(sample, tmp_path):
     assert 'distributed backend nccl -> gloo' in out
     assert 'SyncBN -> BN' in out
     assert 'mIoU' in out and (tmp_path / 'work/iter_2.pth').is_file()
+
+
+def test_mmseg_inference_apis(trained, sample):
+    from mmseg.apis import MMSegInferencer, inference_model, init_model
+    cfg, work, _ = trained
+    ckpt = str(work / 'iter_2.pth')
+    img = str(sample / 'images/validation/ADE_val_00000002.jpg')  # 256x320
+    model = init_model(str(cfg), ckpt, device='cpu')
+    result = inference_model(model, img)
+    assert result.pred_sem_seg.data.shape == (1, 320, 256)
+    assert model.dataset_meta['classes'][0] == 'wall'
+    inferencer = MMSegInferencer(model=str(cfg), weights=ckpt, device='cpu')
+    out = inferencer(img, return_datasamples=True)
+    assert torch.equal(out.pred_sem_seg.data, result.pred_sem_seg.data)

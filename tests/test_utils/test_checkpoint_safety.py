@@ -18,9 +18,10 @@ def _mmengine_like_checkpoint():
     return dict(
         meta=dict(epoch=1, iter=2, seed=np.int64(0)),
         state_dict=dict(weight=torch.ones(2, 2)),
-        message_hub=dict(log_scalars=dict(loss=buf),
-                         runtime_info=dict(arr=np.arange(3, dtype=np.int32),
-                                           f=np.float32(0.5))))
+        message_hub=dict(
+            log_scalars=dict(loss=buf),
+            runtime_info=dict(
+                arr=np.arange(3, dtype=np.int32), f=np.float32(0.5))))
 
 
 def test_weights_only_stays_on():
@@ -53,7 +54,9 @@ def test_disallowed_callable_is_refused(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
     torch.save(dict(state_dict={}, payload=_Evil(marker)), path)
-    with pytest.raises(Exception, match=r'(?s)Weights only load failed.*GLOBAL posix\.system'):
+    with pytest.raises(
+            Exception,
+            match=r'(?s)Weights only load failed.*GLOBAL posix\.system'):
         _load_checkpoint(str(path), map_location='cpu')
     with pytest.raises(Exception, match='Weights only load failed'):
         load_checkpoint(torch.nn.Linear(1, 1), str(path), map_location='cpu')

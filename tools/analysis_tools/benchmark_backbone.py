@@ -29,28 +29,31 @@ import torch
 import torch.nn as nn
 
 ARCHS = {
-    'b': 'b',
+    'b':
+    'b',
     # for quick checks of the tool itself
-    'tiny': dict(
-        embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128),
+    'tiny':
+    dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128),
 }
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--arch', default='b', choices=sorted(ARCHS))
-    parser.add_argument('--prompts', type=int, nargs='+', default=[10, 50,
-                                                                     200])
     parser.add_argument(
-        '--variants', nargs='+', default=['cvpt', 'vpt'],
+        '--prompts', type=int, nargs='+', default=[10, 50, 200])
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        default=['cvpt', 'vpt'],
         choices=['cvpt', 'vpt'],
         help='prompted variants; the frozen ViT is always measured')
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--rounds', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                        else 'cpu')
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--no-memory', action='store_true')
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument('--memory-probe', help=argparse.SUPPRESS)
@@ -62,8 +65,8 @@ def build(name, args):
     from mmpretrain.models import VisionTransformer
 
     from mmcvpt.models import CVPTViT, VPTViT
-    common = dict(arch=ARCHS[args.arch], img_size=args.img_size,
-                  drop_path_rate=0.1)
+    common = dict(
+        arch=ARCHS[args.arch], img_size=args.img_size, drop_path_rate=0.1)
     if name == 'frozen':
         backbone = VisionTransformer(**common)
         backbone.requires_grad_(False)
@@ -105,8 +108,9 @@ def timed(fn, device):
 
 def _inputs(args):
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(args.batch_size, 3, args.img_size, args.img_size,
-                    generator=g).to(args.device)
+    x = torch.randn(
+        args.batch_size, 3, args.img_size, args.img_size,
+        generator=g).to(args.device)
     y = torch.randint(0, 100, (args.batch_size, ), generator=g)
     return x, y.to(args.device)
 
@@ -122,9 +126,8 @@ def peak_memory_mb(name, args):
         del model, optim
         torch.cuda.empty_cache()
         return peak
-    cmd = [sys.executable, __file__, '--memory-probe', name] + [
-        a for a in sys.argv[1:] if a != '--no-memory'
-    ]
+    cmd = [sys.executable, __file__, '--memory-probe', name
+           ] + [a for a in sys.argv[1:] if a != '--no-memory']
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -141,9 +144,8 @@ def memory_probe(name, args):
 
 
 def run(args):
-    names = ['frozen'] + [
-        f'{v}{m}' for m in args.prompts for v in args.variants
-    ]
+    names = ['frozen'
+             ] + [f'{v}{m}' for m in args.prompts for v in args.variants]
     torch.manual_seed(0)
     models = {n: build(n, args) for n in names}
     x, y = _inputs(args)

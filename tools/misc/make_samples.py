@@ -36,16 +36,15 @@ def _texture(kind, h, w, rng):
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     noise = rng.normal(0, 12, (h, w, 1))
     if kind == ADE_BACKGROUND:  # beige, low-frequency blotches
-        base = np.array([150, 180, 200]) + 20 * np.sin(xx / 23 + yy / 31)[
-            ..., None]
+        base = np.array([150, 180, 200
+                         ]) + 20 * np.sin(xx / 23 + yy / 31)[..., None]
     elif kind == 5:  # green dots
         dots = (np.sin(xx / 3) * np.sin(yy / 3) > 0.5)[..., None]
         base = np.array([40, 140, 40]) + 60 * dots
     elif kind == 3:  # blue vertical gradient
         base = np.array([220, 150, 90]) + (yy / h * 40)[..., None]
     elif kind == 7:  # grey diagonal stripes
-        base = np.array([110, 110, 110]) + 50 * (
-            (xx + yy) // 8 % 2)[..., None]
+        base = np.array([110, 110, 110]) + 50 * ((xx + yy) // 8 % 2)[..., None]
     else:  # red checkerboard
         base = np.array([50, 50, 200]) + 60 * (
             (xx // 6 + yy // 6) % 2)[..., None]
@@ -69,8 +68,8 @@ def _ade_pair(rng, w, h):
             pts = np.array([[cx, cy - r], [cx - r, cy + r], [cx + r, cy + r]])
             cv2.fillPoly(mask, [pts.astype(np.int32)], 1)
         else:
-            cv2.ellipse(mask, (cx, cy), (r, r // 2), int(rng.integers(180)),
-                        0, 360, 1, -1)
+            cv2.ellipse(mask, (cx, cy), (r, r // 2), int(rng.integers(180)), 0,
+                        360, 1, -1)
         on = mask.astype(bool)
         image[on] = _texture(cls, h, w, rng)[on]
         label[on] = cls
@@ -93,8 +92,8 @@ def make_ade20k(out, num_train=16, num_val=8, seed=0):
             cv2.imwrite(
                 osp.join(out, 'images', split, name + '.jpg'), image,
                 [cv2.IMWRITE_JPEG_QUALITY, 90])
-            cv2.imwrite(osp.join(out, 'annotations', split, name + '.png'),
-                        label)
+            cv2.imwrite(
+                osp.join(out, 'annotations', split, name + '.png'), label)
 
 
 MAKERS = {'ade20k': make_ade20k}

@@ -61,7 +61,8 @@ def convert_google_npz(arrays: dict) -> tuple:
         att = src + 'MultiHeadDotProductAttention_1/'
         for norm_src, norm_dst in (('LayerNorm_0', 'ln1'), ('LayerNorm_2',
                                                             'ln2')):
-            out[dst + norm_dst + '.weight'] = _t(take(f'{src}{norm_src}/scale'))
+            out[dst + norm_dst + '.weight'] = _t(
+                take(f'{src}{norm_src}/scale'))
             out[dst + norm_dst + '.bias'] = _t(take(f'{src}{norm_src}/bias'))
         # query/key/value kernels are (C, heads, d); biases (heads, d).
         qkv_w, qkv_b = [], []
@@ -77,7 +78,8 @@ def convert_google_npz(arrays: dict) -> tuple:
         for j, fc in enumerate(('ffn.layers.0.0', 'ffn.layers.1')):
             out[f'{dst}{fc}.weight'] = _t(
                 take(f'{src}MlpBlock_3/Dense_{j}/kernel').T)
-            out[f'{dst}{fc}.bias'] = _t(take(f'{src}MlpBlock_3/Dense_{j}/bias'))
+            out[f'{dst}{fc}.bias'] = _t(
+                take(f'{src}MlpBlock_3/Dense_{j}/bias'))
     out['ln1.weight'] = _t(take('Transformer/encoder_norm/scale'))
     out['ln1.bias'] = _t(take('Transformer/encoder_norm/bias'))
     return out, sorted(set(arrays) - used)
@@ -163,23 +165,26 @@ def convert(state: dict) -> tuple:
     if layout == 'google':
         out, dropped = convert_google_npz(state)
     else:
-        out, dropped = _rename(state, TIMM_RULES if layout == 'timm' else
-                               MMSEG_RULES)
+        out, dropped = _rename(state,
+                               TIMM_RULES if layout == 'timm' else MMSEG_RULES)
     return out, layout, sorted(heads) + dropped
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('src', help='Google .npz, timm .pth/.safetensors or '
-                        'mmseg ViT checkpoint')
+    parser.add_argument(
+        'src',
+        help='Google .npz, timm .pth/.safetensors or '
+        'mmseg ViT checkpoint')
     parser.add_argument('dst', help='output .pth (mmpretrain ViT layout)')
     args = parser.parse_args(argv)
     try:
         state, layout, dropped = convert(load_source(args.src))
     except (ConversionError, KeyError) as e:
         sys.exit(f'vit2mmcvpt: {args.src}: {e}')
-    num_layers = len({k.split('.')[1] for k in state if k.startswith(
-        'layers.')})
+    num_layers = len(
+        {k.split('.')[1]
+         for k in state if k.startswith('layers.')})
     print(f'{args.src}: {layout} layout, {num_layers} layers, '
           f'{len(state)} tensors mapped, embed dims '
           f'{state["cls_token"].shape[-1]}, pos_embed '
@@ -192,8 +197,9 @@ def main(argv=None):
         dir=osp.dirname(osp.abspath(args.dst)), suffix='.tmp')
     os.close(fd)
     try:
-        torch.save(dict(state_dict=state, meta=dict(source=args.src,
-                                                    layout=layout)), tmp)
+        torch.save(
+            dict(state_dict=state, meta=dict(source=args.src, layout=layout)),
+            tmp)
         os.replace(tmp, args.dst)
     finally:
         if osp.exists(tmp):

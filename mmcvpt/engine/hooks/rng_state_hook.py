@@ -26,8 +26,8 @@ def get_rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state['torch'])
     kind, keys, pos, has_gauss, gauss = state['numpy']
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos,
-                         has_gauss, gauss))
+    np.random.set_state(
+        (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
     random.setstate(state['python'])
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
@@ -87,16 +87,19 @@ class RNGStateHook(Hook):
         if hook is None or hook.by_epoch != by_epoch:
             return False
         if by_epoch:
-            return hook.every_n_epochs(runner, hook.interval,
-                                       hook.save_begin) or (
-                                           hook.save_last
-                                           and hook.is_last_train_epoch(runner))
-        return hook.every_n_train_iters(runner, hook.interval,
-                                        hook.save_begin) or (
-                                            hook.save_last
-                                            and hook.is_last_train_iter(runner))
+            return hook.every_n_epochs(
+                runner, hook.interval,
+                hook.save_begin) or (hook.save_last
+                                     and hook.is_last_train_epoch(runner))
+        return hook.every_n_train_iters(
+            runner, hook.interval,
+            hook.save_begin) or (hook.save_last
+                                 and hook.is_last_train_iter(runner))
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         if get_world_size() > 1 and self._checkpoint_due(runner, False):
             self._gather()

@@ -102,12 +102,11 @@ class CVPTViT(PromptedViT):
     @torch.no_grad()
     def _copy_self_attn(self):
         for layer, ca in zip(self.layers, self.cross_attn):
-            ca.load_state_dict(
-                {
-                    k: v
-                    for k, v in layer.attn.state_dict().items()
-                    if k.startswith(('qkv.', 'proj.'))
-                })
+            ca.load_state_dict({
+                k: v
+                for k, v in layer.attn.state_dict().items()
+                if k.startswith(('qkv.', 'proj.'))
+            })
 
     def init_weights(self):
         super().init_weights()

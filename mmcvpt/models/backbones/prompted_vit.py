@@ -75,7 +75,9 @@ class PromptedViT(VisionTransformer):
                                  f'{sorted(set(self.arch_zoo))} or a dict, '
                                  f'got {arch!r}')
             return self.arch_zoo[arch.lower()]
-        keys = {'embed_dims', 'num_layers', 'num_heads', 'feedforward_channels'}
+        keys = {
+            'embed_dims', 'num_layers', 'num_heads', 'feedforward_channels'
+        }
         if not isinstance(arch, dict) or not keys <= set(arch):
             raise ValueError(f'a custom arch must be a dict with keys '
                              f'{sorted(keys)}, got {arch!r}')
@@ -88,10 +90,9 @@ class PromptedViT(VisionTransformer):
         if not isinstance(indices, Sequence) or not all(
                 isinstance(i, int) and -num_layers <= i < num_layers
                 for i in indices):
-            raise ValueError(
-                f'out_indices must be ints in [-{num_layers}, '
-                f'{num_layers - 1}] for {num_layers} layers, got '
-                f'{out_indices!r}')
+            raise ValueError(f'out_indices must be ints in [-{num_layers}, '
+                             f'{num_layers - 1}] for {num_layers} layers, got '
+                             f'{out_indices!r}')
 
     def init_weights(self):
         cfg = self.init_cfg

@@ -125,8 +125,8 @@ def prepare_prompts(prompts: Tensor,
         or ``('direct', k, v)`` with per-head keys/values (h, m, d).
     """
     if impl == 'auto':
-        impl = 'folded' if folded_is_cheaper(
-            prompts.shape[1], num_heads, prompts.shape[0]) else 'direct'
+        impl = 'folded' if folded_is_cheaper(prompts.shape[1], num_heads,
+                                             prompts.shape[0]) else 'direct'
     if impl == 'folded':
         return ('folded', ) + fold_prompts(prompts, qkv_weight, qkv_bias,
                                            proj_weight, num_heads)

@@ -46,8 +46,10 @@ def trainable_parameter_report(model: nn.Module,
         print_log(summary, logger=logger)
         if per_module:
             for group, (t, n) in modules.items():
-                print_log(f'  {group}: trainable {_millions(t)} / '
-                          f'{_millions(n)}', logger=logger)
+                print_log(
+                    f'  {group}: trainable {_millions(t)} / '
+                    f'{_millions(n)}',
+                    logger=logger)
     return dict(
         trainable=trainable,
         total=total,

@@ -1,0 +1,88 @@
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DATASETS, MODELS
+
+import mmcvpt  # noqa: F401
+from tests.seg_fixtures import REPO, make_sample
+
+SEG_CONFIGS = sorted(
+    str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob('*.py')
+    if '_base_' not in p.parts)
+
+
+@pytest.fixture(scope='module')
+def sample(tmp_path_factory):
+    return make_sample(tmp_path_factory.mktemp('samples'))
+
+
+def test_configs_found():
+    assert 'configs/cvpt_vitb_ade20k.py' in SEG_CONFIGS
+    assert len(SEG_CONFIGS) >= 7
+
+
+@pytest.mark.parametrize('path', SEG_CONFIGS)
+def test_config_builds(path, sample):
+    cfg = Config.fromfile(REPO / path)
+    assert cfg.custom_imports == dict(imports=['mmcvpt'],
+                                      allow_failed_imports=False)
+    assert cfg.model.backbone.type in ('CVPTViT', 'VPTViT')
+    cfg.model.backbone.init_cfg = None  # no pretrained file offline
+    with MODELS.switch_scope_and_registry(cfg.default_scope) as models:
+        model = models.build(cfg.model)
+    trainable = {
+        n.split('.')[0]
+        for n, p in model.named_parameters() if p.requires_grad
+    }
+    if cfg.model.backbone.get('freeze_backbone', True):
+        backbone = {n for n, p in model.backbone.named_parameters()
+                    if p.requires_grad}
+        assert backbone == ({'prompts'} if cfg.model.backbone.num_prompts
+                            else set())
+    assert 'decode_head' in trainable
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = dict(cfg[key].dataset, data_root=str(sample))
+        with DATASETS.switch_scope_and_registry(cfg.default_scope) as reg:
+            assert len(reg.build(dataset)) > 0
+
+
+def test_headline_values():
+    cfg = Config.fromfile(REPO / 'configs/cvpt_vitb_ade20k.py')
+    assert cfg.train_cfg.max_iters == 160000
+    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.model.backbone.out_indices == (2, 5, 8, 11)
+    paper = Config.fromfile(REPO / 'configs/cvpt_vitl_setr-pup_ade20k.py')
+    assert paper.optim_wrapper.optimizer == dict(
+        type='SGD', lr=0.001, momentum=0.9, weight_decay=0.0)
+    assert paper.optim_wrapper.paramwise_cfg.custom_keys.head.lr_mult == 10
+    assert paper.model.backbone.num_prompts == 10
+
+
+def test_stock_mmseg_config_with_cvpt_backbone(tmp_path):
+    """A user's own config on top of a stock mmseg one: swap the backbone."""
+    user = tmp_path / 'my_cvpt_upernet.py'
+    user.write_text(f"""
+_base_ = [
+    'mmseg::vit/vit_vit-b16_mln_upernet_8xb2-160k_ade20k-512x512.py',
+    '{REPO}/configs/_base_/mmcvpt_runtime.py',
+]
+model = dict(
+    pretrained=None,
+    backbone=dict(_delete_=True, type='CVPTViT', img_size=(128, 128),
+                  arch=dict(embed_dims=768, num_layers=4, num_heads=12,
+                            feedforward_channels=3072),
+                  out_indices=(0, 1, 2, 3), out_type='featmap',
+                  num_prompts=10))
+""")
+    cfg = Config.fromfile(user)
+    with MODELS.switch_scope_and_registry(cfg.default_scope) as models:
+        model = models.build(cfg.model)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 128, 128), mode='tensor')
+    assert out.shape == (1, 150, 32, 32)
+    assert [n for n, p in model.backbone.named_parameters()
+            if p.requires_grad] == ['prompts']

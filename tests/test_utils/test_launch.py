@@ -1,0 +1,111 @@
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
+
+import mmcvpt  # noqa: F401  registers the wrappers
+from mmcvpt.utils import adapt_cfg_to_device, enable_amp, enable_visualization
+
+
+def _gpu_cluster_cfg():
+    return Config(dict(
+        default_scope='mmseg',
+        env_cfg=dict(dist_cfg=dict(backend='nccl')),
+        model=dict(
+            type='EncoderDecoder',
+            decode_head=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
+            auxiliary_head=[dict(norm_cfg=dict(type='SyncBN'))]),
+        optim_wrapper=dict(type='AmpOptimWrapper', loss_scale='dynamic',
+                           optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(visualization=dict(type='SegVisualizationHook')),
+        visualizer=dict(type='SegLocalVisualizer')))
+
+
+def test_untouched_with_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    cfg = _gpu_cluster_cfg()
+    before = copy.deepcopy(cfg.to_dict())
+    assert adapt_cfg_to_device(cfg, amp_requested=True) == []
+    assert cfg.to_dict() == before
+
+
+def test_rewritten_on_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = _gpu_cluster_cfg()
+    changes = adapt_cfg_to_device(cfg)
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    assert cfg.model.decode_head.norm_cfg.type == 'BN'
+    assert cfg.model.auxiliary_head[0].norm_cfg.type == 'BN'
+    assert cfg.model_wrapper_cfg.type == 'CPUDistributedDataParallel'
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper
+    assert changes == [
+        'distributed backend nccl -> gloo', 'SyncBN -> BN (2 norm configs)',
+        'DDP -> CPUDistributedDataParallel (device_ids=None)',
+        'AMP -> fp32 (no CUDA; pass --amp for bf16)'
+    ]
+
+
+def test_amp_on_cpu_is_bf16_autocast(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cfg = _gpu_cluster_cfg()
+    cfg.optim_wrapper.type = 'OptimWrapper'
+    enable_amp(cfg)  # --amp
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    adapt_cfg_to_device(cfg, amp_requested=True)
+    assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
+    model = nn.Linear(4, 4)
+    wrapper = OPTIM_WRAPPERS.build(
+        dict(cfg.optim_wrapper,
+             optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+    with wrapper.optim_context(model):
+        out = model(torch.randn(2, 4))
+    assert out.dtype == torch.bfloat16
+    assert model(torch.randn(2, 4)).dtype == torch.float32  # outside
+    wrapper.update_params(out.float().sum())
+
+
+def test_amp_rejects_unknown_wrapper():
+    cfg = Config(dict(optim_wrapper=dict(type='ApexOptimWrapper')))
+    with pytest.raises(ValueError, match="--amp needs optim_wrapper.type "
+                       "OptimWrapper or AmpOptimWrapper, the config has "
+                       "'ApexOptimWrapper'"):
+        enable_amp(cfg)
+
+
+def test_cpu_ddp_wrapper_accepts_runner_device_ids(tmp_path):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    try:
+        # mmengine's Runner passes device_ids=[LOCAL_RANK] to DDP wrappers;
+        # plain DDP refuses that for a CPU module.
+        with pytest.raises(ValueError, match='device_ids'):
+            MODEL_WRAPPERS.build(
+                dict(type='MMDistributedDataParallel'),
+                default_args=dict(module=nn.Linear(2, 2), device_ids=[0]))
+        wrapped = MODEL_WRAPPERS.build(
+            dict(type='CPUDistributedDataParallel'),
+            default_args=dict(module=nn.Linear(2, 2), device_ids=[0]))
+        assert wrapped.device_ids is None
+        wrapped(torch.randn(3, 2)).sum().backward()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_show_dir_for_both_scopes():
+    cfg = _gpu_cluster_cfg()
+    enable_visualization(cfg, show_dir='/tmp/x')
+    hook = cfg.default_hooks.visualization
+    assert hook.draw and hook.interval == 1
+    assert cfg.visualizer.save_dir == '/tmp/x'
+    cls_cfg = Config(dict(default_scope='mmpretrain',
+                          default_hooks=dict(visualization=dict(
+                              type='VisualizationHook', enable=False))))
+    enable_visualization(cls_cfg, show_dir='/tmp/y')
+    assert cls_cfg.default_hooks.visualization == dict(
+        type='VisualizationHook', enable=True, show=False, wait_time=2,
+        out_dir='/tmp/y')
