@@ -69,7 +69,11 @@ def run_tool(*args, env=None, check=True, timeout=300):
     if cmd[0].endswith('.py'):
         cmd = [sys.executable] + cmd
     proc = subprocess.run(
-        cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
+        cmd,
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
         timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'{cmd} failed ({proc.returncode}):\n'
@@ -81,6 +85,7 @@ def logged_losses(text):
     """{iteration: loss} from mmengine's training log lines."""
     return {
         int(m.group(1)): float(m.group(2))
-        for m in re.finditer(r'Iter\(train\)\s+\[\s*(\d+)/\d+\].*?\bloss: '
-                             r'([0-9.]+)', text)
+        for m in re.finditer(
+            r'Iter\(train\)\s+\[\s*(\d+)/\d+\].*?\bloss: '
+            r'([0-9.]+)', text)
     }

@@ -24,8 +24,8 @@ def test_configs_found():
 @pytest.mark.parametrize('path', SEG_CONFIGS)
 def test_config_builds(path, sample):
     cfg = Config.fromfile(REPO / path)
-    assert cfg.custom_imports == dict(imports=['mmcvpt'],
-                                      allow_failed_imports=False)
+    assert cfg.custom_imports == dict(
+        imports=['mmcvpt'], allow_failed_imports=False)
     assert cfg.model.backbone.type in ('CVPTViT', 'VPTViT')
     cfg.model.backbone.init_cfg = None  # no pretrained file offline
     with MODELS.switch_scope_and_registry(cfg.default_scope) as models:
@@ -35,10 +35,12 @@ def test_config_builds(path, sample):
         for n, p in model.named_parameters() if p.requires_grad
     }
     if cfg.model.backbone.get('freeze_backbone', True):
-        backbone = {n for n, p in model.backbone.named_parameters()
-                    if p.requires_grad}
-        assert backbone == ({'prompts'} if cfg.model.backbone.num_prompts
-                            else set())
+        backbone = {
+            n
+            for n, p in model.backbone.named_parameters() if p.requires_grad
+        }
+        assert backbone == ({'prompts'}
+                            if cfg.model.backbone.num_prompts else set())
     assert 'decode_head' in trainable
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = dict(cfg[key].dataset, data_root=str(sample))
@@ -84,5 +86,6 @@ model = dict(
     with torch.no_grad():
         out = model(torch.randn(1, 3, 128, 128), mode='tensor')
     assert out.shape == (1, 150, 32, 32)
-    assert [n for n, p in model.backbone.named_parameters()
-            if p.requires_grad] == ['prompts']
+    assert [
+        n for n, p in model.backbone.named_parameters() if p.requires_grad
+    ] == ['prompts']

@@ -21,8 +21,13 @@ def test_ratios_in_table(bench):
         'cvpt10': dict(infer=0.105, train=0.214, memory_mb=1100.),
         'vpt10': dict(infer=0.210, train=0.428, memory_mb=1500.),
     }
-    args = Namespace(device='cpu', arch='b', batch_size=4, img_size=224,
-                     rounds=10, prompts=[10])
+    args = Namespace(
+        device='cpu',
+        arch='b',
+        batch_size=4,
+        img_size=224,
+        rounds=10,
+        prompts=[10])
     table = bench.format_table(results, args)
     assert '| frozen | 100 | 1.000 | 200 | 1.000 | 1000 | 1.00 |' in table
     assert '| cvpt10 | 105 | 1.050 | 214 | 1.070 | 1100 | 1.10 |' in table
@@ -33,9 +38,11 @@ def test_ratios_in_table(bench):
 
 def test_runs_tiny(bench, tmp_path, capsys):
     out = tmp_path / 'bench.json'
-    bench.main(['--arch', 'tiny', '--img-size', '32', '--rounds', '1',
-                '--warmup', '0', '--prompts', '2', '--no-memory', '--json',
-                str(out)])
+    bench.main([
+        '--arch', 'tiny', '--img-size', '32', '--rounds', '1', '--warmup', '0',
+        '--prompts', '2', '--no-memory', '--json',
+        str(out)
+    ])
     table = capsys.readouterr().out
     for name in ('frozen', 'cvpt2', 'vpt2'):
         assert f'| {name} |' in table

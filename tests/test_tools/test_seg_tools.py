@@ -55,10 +55,9 @@ def test_resume_matches_uninterrupted(sample, tmp_path):
     run_tool('tools/train.py', str(part_cfg), '--work-dir',
              str(tmp_path / 'part'))
     # Same run extended to 4 iterations, resumed from its iteration-2 file.
-    resumed = run_tool(
-        'tools/train.py', str(tiny_config(tmp_path / 'b.py', sample, 4,
-                                          extra)),
-        '--work-dir', str(tmp_path / 'part'), '--resume')
+    resumed = run_tool('tools/train.py',
+                       str(tiny_config(tmp_path / 'b.py', sample, 4, extra)),
+                       '--work-dir', str(tmp_path / 'part'), '--resume')
     a = logged_losses(full.stdout + full.stderr)
     b = logged_losses(resumed.stdout + resumed.stderr)
     assert sorted(b) == [3, 4]
@@ -73,9 +72,14 @@ def _free_port():
 
 def test_dist_train_two_cpu_processes(sample, tmp_path):
     cfg = tiny_config(tmp_path / 'tiny.py', sample)
-    proc = run_tool('tools/dist_train.sh', str(cfg), '2', '--work-dir',
-                    str(tmp_path / 'work'),
-                    env=dict(PORT=str(_free_port())), timeout=120)
+    proc = run_tool(
+        'tools/dist_train.sh',
+        str(cfg),
+        '2',
+        '--work-dir',
+        str(tmp_path / 'work'),
+        env=dict(PORT=str(_free_port())),
+        timeout=120)
     out = proc.stdout + proc.stderr
     assert 'distributed backend nccl -> gloo' in out
     assert 'SyncBN -> BN' in out

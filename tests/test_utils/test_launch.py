@@ -11,17 +11,22 @@ from mmcvpt.utils import adapt_cfg_to_device, enable_amp, enable_visualization
 
 
 def _gpu_cluster_cfg():
-    return Config(dict(
-        default_scope='mmseg',
-        env_cfg=dict(dist_cfg=dict(backend='nccl')),
-        model=dict(
-            type='EncoderDecoder',
-            decode_head=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
-            auxiliary_head=[dict(norm_cfg=dict(type='SyncBN'))]),
-        optim_wrapper=dict(type='AmpOptimWrapper', loss_scale='dynamic',
-                           optimizer=dict(type='SGD', lr=0.01)),
-        default_hooks=dict(visualization=dict(type='SegVisualizationHook')),
-        visualizer=dict(type='SegLocalVisualizer')))
+    return Config(
+        dict(
+            default_scope='mmseg',
+            env_cfg=dict(dist_cfg=dict(backend='nccl')),
+            model=dict(
+                type='EncoderDecoder',
+                decode_head=dict(
+                    norm_cfg=dict(type='SyncBN', requires_grad=True)),
+                auxiliary_head=[dict(norm_cfg=dict(type='SyncBN'))]),
+            optim_wrapper=dict(
+                type='AmpOptimWrapper',
+                loss_scale='dynamic',
+                optimizer=dict(type='SGD', lr=0.01)),
+            default_hooks=dict(
+                visualization=dict(type='SegVisualizationHook')),
+            visualizer=dict(type='SegLocalVisualizer')))
 
 
 def test_untouched_with_cuda(monkeypatch):
@@ -59,8 +64,9 @@ def test_amp_on_cpu_is_bf16_autocast(monkeypatch):
     assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
     model = nn.Linear(4, 4)
     wrapper = OPTIM_WRAPPERS.build(
-        dict(cfg.optim_wrapper,
-             optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+        dict(
+            cfg.optim_wrapper,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
     with wrapper.optim_context(model):
         out = model(torch.randn(2, 4))
     assert out.dtype == torch.bfloat16
@@ -70,16 +76,18 @@ def test_amp_on_cpu_is_bf16_autocast(monkeypatch):
 
 def test_amp_rejects_unknown_wrapper():
     cfg = Config(dict(optim_wrapper=dict(type='ApexOptimWrapper')))
-    with pytest.raises(ValueError, match="--amp needs optim_wrapper.type "
-                       "OptimWrapper or AmpOptimWrapper, the config has "
-                       "'ApexOptimWrapper'"):
+    with pytest.raises(
+            ValueError,
+            match="--amp needs optim_wrapper.type "
+            "OptimWrapper or AmpOptimWrapper, the config has "
+            "'ApexOptimWrapper'"):
         enable_amp(cfg)
 
 
 def test_cpu_ddp_wrapper_accepts_runner_device_ids(tmp_path):
     import torch.distributed as dist
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
-                            rank=0, world_size=1)
+    dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path}/store', rank=0, world_size=1)
     try:
         # mmengine's Runner passes device_ids=[LOCAL_RANK] to DDP wrappers;
         # plain DDP refuses that for a CPU module.
@@ -102,10 +110,15 @@ def test_show_dir_for_both_scopes():
     hook = cfg.default_hooks.visualization
     assert hook.draw and hook.interval == 1
     assert cfg.visualizer.save_dir == '/tmp/x'
-    cls_cfg = Config(dict(default_scope='mmpretrain',
-                          default_hooks=dict(visualization=dict(
-                              type='VisualizationHook', enable=False))))
+    cls_cfg = Config(
+        dict(
+            default_scope='mmpretrain',
+            default_hooks=dict(
+                visualization=dict(type='VisualizationHook', enable=False))))
     enable_visualization(cls_cfg, show_dir='/tmp/y')
     assert cls_cfg.default_hooks.visualization == dict(
-        type='VisualizationHook', enable=True, show=False, wait_time=2,
+        type='VisualizationHook',
+        enable=True,
+        show=False,
+        wait_time=2,
         out_dir='/tmp/y')

@@ -22,9 +22,11 @@ def test_good_sample_passes(sample, tmp_path):
 
 
 def test_missing_data_root(tmp_path):
-    with pytest.raises(PreflightError, match=r"^train_dataloader: data_root "
-                       r"'.*/nope' does not exist; set "
-                       r'train_dataloader\.dataset\.data_root'):
+    with pytest.raises(
+            PreflightError,
+            match=r"^train_dataloader: data_root "
+            r"'.*/nope' does not exist; set "
+            r'train_dataloader\.dataset\.data_root'):
         preflight(_cfg(tmp_path, tmp_path / 'nope'), ('train_dataloader', ))
 
 
@@ -32,9 +34,11 @@ def test_missing_annotation(sample, tmp_path):
     root = tmp_path / 'copy'
     shutil.copytree(sample, root)
     (root / 'annotations/validation/ADE_val_00000005.png').unlink()
-    with pytest.raises(PreflightError, match=r'val_dataloader: annotation '
-                       r'missing for image .*ADE_val_00000005\.jpg: expected '
-                       r'.*annotations/validation/ADE_val_00000005\.png$'):
+    with pytest.raises(
+            PreflightError,
+            match=r'val_dataloader: annotation '
+            r'missing for image .*ADE_val_00000005\.jpg: expected '
+            r'.*annotations/validation/ADE_val_00000005\.png$'):
         preflight(_cfg(tmp_path, root), ('train_dataloader', 'val_dataloader'))
 
 
@@ -42,8 +46,10 @@ def test_corrupt_jpeg(sample, tmp_path):
     root = tmp_path / 'copy'
     shutil.copytree(sample, root)
     (root / 'images/training/ADE_train_00000007.jpg').write_bytes(b'oops')
-    with pytest.raises(PreflightError, match=r'train_dataloader: corrupt '
-                       r'image .*ADE_train_00000007\.jpg: not a JPEG'):
+    with pytest.raises(
+            PreflightError,
+            match=r'train_dataloader: corrupt '
+            r'image .*ADE_train_00000007\.jpg: not a JPEG'):
         preflight(_cfg(tmp_path, root), ('train_dataloader', ))
 
 
@@ -51,18 +57,22 @@ def test_missing_pretrained_file(sample, tmp_path):
     extra = ("model.update(backbone=dict(model['backbone'], init_cfg=dict("
              "_delete_=True, type='Pretrained', checkpoint='pretrain/x.pth')))"
              '\n')
-    with pytest.raises(PreflightError, match=r"pretrained backbone "
-                       r"'pretrain/x\.pth' not found; create it with "
-                       r'`python tools/model_converters/vit2mmcvpt\.py'):
+    with pytest.raises(
+            PreflightError,
+            match=r"pretrained backbone "
+            r"'pretrain/x\.pth' not found; create it with "
+            r'`python tools/model_converters/vit2mmcvpt\.py'):
         preflight(_cfg(tmp_path, sample, extra), ())
 
 
 def test_unknown_backbone_argument(sample, tmp_path):
     cfg = _cfg(tmp_path, sample)
     cfg.merge_from_dict({'model.backbone.prompt_positon': 'parallel'})
-    with pytest.raises(PreflightError, match=r"model\.backbone: CVPTViT has "
-                       r"no argument 'prompt_positon'; did you mean "
-                       r"'prompt_position'\?"):
+    with pytest.raises(
+            PreflightError,
+            match=r"model\.backbone: CVPTViT has "
+            r"no argument 'prompt_positon'; did you mean "
+            r"'prompt_position'\?"):
         preflight(cfg, ())
     # Arguments inherited from mmpretrain's VisionTransformer are accepted.
     cfg.model.backbone.pop('prompt_positon')
@@ -72,11 +82,16 @@ def test_unknown_backbone_argument(sample, tmp_path):
 
 def test_train_tool_prints_one_line_and_writes_nothing(tmp_path):
     cfg = tiny_config(tmp_path / 'c.py', tmp_path / 'nope')
-    proc = run_tool('tools/train.py', str(cfg), '--work-dir',
-                    str(tmp_path / 'work'), check=False)
+    proc = run_tool(
+        'tools/train.py',
+        str(cfg),
+        '--work-dir',
+        str(tmp_path / 'work'),
+        check=False)
     assert proc.returncode == 1
-    errors = [line for line in proc.stderr.splitlines()
-              if line.startswith('error:')]
+    errors = [
+        line for line in proc.stderr.splitlines() if line.startswith('error:')
+    ]
     assert len(errors) == 1 and 'nope' in errors[0]
     assert 'Traceback' not in proc.stderr
     assert not (tmp_path / 'work').exists()

@@ -33,16 +33,20 @@ def test_missing_package(monkeypatch):
         return real(package)
 
     monkeypatch.setattr(version_check, '_found_version', fake)
-    with pytest.raises(ImportError, match=r'mmcvpt needs mmpretrain>=1\.2\.0'
-                       r',<1\.3\.0 but it is not installed'):
+    with pytest.raises(
+            ImportError,
+            match=r'mmcvpt needs mmpretrain>=1\.2\.0'
+            r',<1\.3\.0 but it is not installed'):
         version_check.check_versions()
 
 
 def test_mmcv_without_ops(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        importlib.util, 'find_spec',
-        lambda name, *a: None if name == 'mmcv._ext' else real(name, *a))
-    with pytest.raises(ImportError, match=r'mmcvpt needs mmcv 2\.1\.0 with '
-                       r'compiled ops .*mmcv-lite'):
+        importlib.util, 'find_spec', lambda name, *a: None
+        if name == 'mmcv._ext' else real(name, *a))
+    with pytest.raises(
+            ImportError,
+            match=r'mmcvpt needs mmcv 2\.1\.0 with '
+            r'compiled ops .*mmcv-lite'):
         version_check.check_versions()

@@ -195,3 +195,20 @@ class AttentionProjections(nn.Module):
         super().__init__()
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
         self.proj = nn.Linear(embed_dims, embed_dims)
+
+
+def prompt_attention_probs(x: Tensor, prompts: Tensor, qkv_weight: Tensor,
+                           qkv_bias: Optional[Tensor],
+                           num_heads: int) -> Tensor:
+    """Attention of every token to every prompt, for analysis.
+
+    Returns:
+        Tensor: Shape (B, h, N, m); each row sums to 1 over the m prompts.
+    """
+    B, N, C = x.shape
+    d = C // num_heads
+    k, _ = _project_prompts(prompts, qkv_weight, qkv_bias, num_heads)
+    q_bias = None if qkv_bias is None else qkv_bias[:C]
+    q = F.linear(x, qkv_weight[:C], q_bias).view(B, N, num_heads, d)
+    scores = torch.einsum('bnhd,hmd->bhnm', q, k) * d**-0.5
+    return scores.softmax(dim=-1)

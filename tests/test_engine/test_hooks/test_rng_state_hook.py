@@ -28,8 +28,8 @@ class _DropoutModel(BaseModel):
 
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5),
-                                 nn.Linear(8, 2))
+        self.net = nn.Sequential(
+            nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
 
     def forward(self, inputs, labels, mode='tensor'):
         logits = self.net(inputs)
@@ -60,23 +60,29 @@ class _LossRecorder(Hook):
 def _run(work_dir, max_iters, hooks, resume_from=None):
     recorder = _LossRecorder()
     torch.manual_seed(0)  # same initial weights in every run
-    loader = dict(dataset=_NoisyDataset(), batch_size=2, num_workers=0,
-                  sampler=dict(type='InfiniteSampler', shuffle=True),
-                  collate_fn=dict(type='default_collate'))
+    loader = dict(
+        dataset=_NoisyDataset(),
+        batch_size=2,
+        num_workers=0,
+        sampler=dict(type='InfiniteSampler', shuffle=True),
+        collate_fn=dict(type='default_collate'))
     runner = Runner(
-        model=_DropoutModel(), work_dir=str(work_dir),
+        model=_DropoutModel(),
+        work_dir=str(work_dir),
         train_dataloader=loader,
-        val_dataloader=dict(loader, sampler=dict(type='DefaultSampler',
-                                                 shuffle=False)),
+        val_dataloader=dict(
+            loader, sampler=dict(type='DefaultSampler', shuffle=False)),
         val_evaluator=Evaluator(_Accuracy()),
         train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
         val_cfg=dict(),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        default_hooks=dict(checkpoint=dict(
-            type='CheckpointHook', interval=2, by_epoch=False)),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2,
+                            by_epoch=False)),
         custom_hooks=hooks + [recorder],
         randomness=dict(seed=0, deterministic=True),
-        load_from=resume_from, resume=resume_from is not None,
+        load_from=resume_from,
+        resume=resume_from is not None,
         default_scope='mmengine')
     runner.train()
     return recorder.losses
@@ -88,8 +94,10 @@ def test_resume_is_exact(tmp_path):
     assert part == {1: full[1], 2: full[2]}
     ckpt = torch.load(tmp_path / 'part/iter_2.pth', weights_only=True)
     assert len(ckpt['rng_state']) == 1  # one state per process
-    resumed = _run(tmp_path / 'resumed', 4, [RNGStateHook()],
-                   resume_from=str(tmp_path / 'part/iter_2.pth'))
+    resumed = _run(
+        tmp_path / 'resumed',
+        4, [RNGStateHook()],
+        resume_from=str(tmp_path / 'part/iter_2.pth'))
     assert sorted(resumed) == [3, 4]
     assert resumed[3] == full[3] and resumed[4] == full[4]
 
@@ -98,6 +106,8 @@ def test_without_the_hook_resume_diverges(tmp_path):
     # The control: proves the comparison above can fail.
     full = _run(tmp_path / 'full', 4, [])
     _run(tmp_path / 'part', 2, [])
-    resumed = _run(tmp_path / 'resumed', 4, [],
-                   resume_from=str(tmp_path / 'part/iter_2.pth'))
+    resumed = _run(
+        tmp_path / 'resumed',
+        4, [],
+        resume_from=str(tmp_path / 'part/iter_2.pth'))
     assert (resumed[3], resumed[4]) != (full[3], full[4])

@@ -1,0 +1,72 @@
+"""Total / trainable / per-module parameters and FLOPs of a config's model.
+
+FLOPs come from mmengine's analyzer (no fvcore) at the config's input size
+(the segmentation crop or the backbone's image size), one image.
+
+Example::
+
+    python tools/analysis_tools/count_params.py configs/cvpt_vitb_ade20k.py
+"""
+import argparse
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import MODELS
+
+import mmcvpt  # noqa: F401
+from mmcvpt.models.utils import trainable_parameter_report
+
+
+def input_size(cfg):
+    size = cfg.model.get('data_preprocessor', {}).get('size')
+    if size is None:
+        size = cfg.model.backbone.get('img_size', 224)
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def count(cfg, depth=1, flops=True, shape=None):
+    """-> (parameter report, FLOPs or None, input shape)."""
+    cfg.model.backbone.init_cfg = None  # counting needs no weights
+    with MODELS.switch_scope_and_registry(cfg.get('default_scope')) as reg:
+        model = reg.build(cfg.model)
+    model.eval()
+    report = trainable_parameter_report(model, depth=depth, logger=None)
+    shape = shape or input_size(cfg)
+    total_flops = None
+    if flops:
+        from mmengine.analysis import FlopAnalyzer
+        with torch.no_grad():
+            analyzer = FlopAnalyzer(model, torch.zeros(1, 3, *shape))
+            analyzer.unsupported_ops_warnings(False)
+            analyzer.uncalled_modules_warnings(False)
+            total_flops = analyzer.total()
+    return report, total_flops, shape
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument(
+        '--depth',
+        type=int,
+        default=1,
+        help='name depth of the per-module breakdown')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'))
+    parser.add_argument('--no-flops', action='store_true')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    report, flops, shape = count(cfg, args.depth, not args.no_flops,
+                                 tuple(args.shape) if args.shape else None)
+    print(f'{args.config}: {report["summary"]}')
+    for name, (trainable, total) in report['modules'].items():
+        print(f'  {name}: trainable {trainable:,} / {total:,}')
+    if flops is not None:
+        print(f'FLOPs at 1x3x{shape[0]}x{shape[1]}: {flops / 1e9:.2f} G '
+              '(multiply-adds, ops mmengine counts)')
+
+
+if __name__ == '__main__':
+    main()
