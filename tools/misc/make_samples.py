@@ -6,9 +6,10 @@ Each dataset is written to a temporary folder and renamed into place with a
 
 Usage::
 
-    python tools/misc/make_samples.py ade20k --out data/samples
+    python tools/misc/make_samples.py all --out data/samples
 """
 import argparse
+import json
 import os
 import os.path as osp
 import shutil
@@ -96,7 +97,69 @@ def make_ade20k(out, num_train=16, num_val=8, seed=0):
                 osp.join(out, 'annotations', split, name + '.png'), label)
 
 
-MAKERS = {'ade20k': make_ade20k}
+def _class_image(rng, label, size=64):
+    """Class = hue and stripe orientation; position and noise vary."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    angle = np.pi * label / 4 + rng.normal(0, 0.1)
+    stripes = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) / 3 +
+                     rng.uniform(0, 6))
+    hue = np.array([[60, 60, 200], [60, 200, 60], [200, 60, 60],
+                    [60, 200, 200]][label % 4], np.float32)
+    image = hue + 50 * stripes[..., None] + rng.normal(0, 10, (size, size, 1))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _write(path, image):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    cv2.imwrite(path, image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+VTAB_SAMPLE_SPLITS = {'train800': 4, 'val200': 2, 'test': 2}  # per class
+
+
+def make_vtab1k(out, tasks=('cifar', 'eurosat'), num_classes=4, seed=1):
+    """NOAH layout: <task>/{train800,val200,train800val200,test}.txt with
+    ``images/<name>.jpg label`` lines; ``num_classes`` classes per task."""
+    rng = np.random.default_rng(seed)
+    for task in tasks:
+        lines = {}
+        for split, per_class in VTAB_SAMPLE_SPLITS.items():
+            lines[split] = []
+            for label in range(num_classes):
+                for k in range(per_class):
+                    name = f'images/{split}_{label}_{k}.jpg'
+                    _write(osp.join(out, task, name), _class_image(rng, label))
+                    lines[split].append(f'{name} {label}')
+        lines['train800val200'] = lines['train800'] + lines['val200']
+        for split, rows in lines.items():
+            with open(osp.join(out, task, f'{split}.txt'), 'w') as f:
+                f.write('\n'.join(rows) + '\n')
+
+
+FGVC_SAMPLE_CLASSES = [
+    '001.Black_footed_Albatross', '002.Laysan_Albatross',
+    '003.Sooty_Albatross', '004.Groove_billed_Ani'
+]
+
+
+def make_fgvc(out, seed=2):
+    """VPT's FGVC layout for CUB_200_2011: {train,val,test}.json mapping
+    ``<class dir>/<image>.jpg`` (under images/) to a label (1-based)."""
+    rng = np.random.default_rng(seed)
+    root = osp.join(out, 'CUB_200_2011')
+    for split, per_class in (('train', 3), ('val', 1), ('test', 2)):
+        anno = {}
+        for label, cls in enumerate(FGVC_SAMPLE_CLASSES):
+            for k in range(per_class):
+                name = f'{cls}/{split}_{k}.jpg'
+                _write(
+                    osp.join(root, 'images', name), _class_image(rng, label))
+                anno[name] = label + 1
+        with open(osp.join(root, f'{split}.json'), 'w') as f:
+            json.dump(anno, f, indent=1, sort_keys=True)
+
+
+MAKERS = {'ade20k': make_ade20k, 'vtab1k': make_vtab1k, 'fgvc': make_fgvc}
 
 
 def make(name, root):
