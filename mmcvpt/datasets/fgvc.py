@@ -1,8 +1,10 @@
 """FGVC datasets with VPT's json splits.
 
 ``<data_root>/{train,val,test}.json``, each an object mapping an image path
-(relative to the dataset's image folder) to its label. As in VPT, labels are
-mapped to 0..K-1 in sorted order of the training split's labels.
+(relative to the dataset's image folder) to its label. Labels are mapped to
+0..K-1 in sorted order of train.json's labels. (VPT sorts each split's own
+labels: the same map when every split holds every class, as in the released
+splits, and one that stays consistent across splits when they do not.)
 """
 import json
 import os.path as osp
@@ -22,6 +24,8 @@ FGVC_SPLITS = ('train', 'val', 'trainval', 'test')
 
 
 def _read_json(path):
+    """Read one split file -> {image path: int label}; errors name the file
+    and the offending key."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'FGVC split file not found: {path}')
     with open(path, encoding='utf-8') as f:
@@ -32,6 +36,11 @@ def _read_json(path):
     if not isinstance(anno, dict):
         raise ValueError(f'{path}: expected an object mapping image path to '
                          f'label, got {type(anno).__name__}')
+    for key, value in anno.items():
+        # bool is an int subclass; a true/false label is a mistake
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f'{path}: label of {key!r} must be an integer, '
+                             f'got {value!r}')
     return anno
 
 
@@ -62,16 +71,14 @@ class FGVC(BaseDataset):
         super().__init__(ann_file='', data_root=data_root, **kwargs)
 
     def load_data_list(self):
-        train = _read_json(osp.join(self.data_root, 'train.json'))
-        ids = {}
-        for key, value in train.items():
-            if not isinstance(value, int):
-                raise ValueError(f'{osp.join(self.data_root, "train.json")}: '
-                                 f'label of {key!r} must be an integer, got '
-                                 f'{value!r}')
-            ids[value] = None
-        label_map = {v: i for i, v in enumerate(sorted(ids))}
-        self._metainfo['classes'] = [str(v) for v in sorted(ids)]
+        train_file = osp.join(self.data_root, 'train.json')
+        class_ids = sorted(set(_read_json(train_file).values()))
+        num_classes = FGVC_DATASETS[self.dataset][0]
+        if len(class_ids) > num_classes:
+            raise ValueError(f'{train_file}: {len(class_ids)} distinct '
+                             f'labels, {self.dataset} has {num_classes}')
+        label_map = {v: i for i, v in enumerate(class_ids)}
+        self._metainfo.setdefault('classes', [str(v) for v in class_ids])
         names = ['train', 'val'] if self.split == 'trainval' else [self.split]
         image_root = osp.join(self.data_root, FGVC_DATASETS[self.dataset][1])
         data_list = []

@@ -53,7 +53,8 @@ def parse_filelist(path: str, root: str, num_classes: int) -> list:
                                  f'{parts[1]!r}') from None
             if not 0 <= label < num_classes:
                 raise ValueError(f'{where}: label {label} outside '
-                                 f'0..{num_classes - 1}')
+                                 f'0..{num_classes - 1} (num_classes='
+                                 f'{num_classes})')
             img = osp.join(root, parts[0])
             if not osp.isfile(img):
                 raise ValueError(f'{where}: image not found: {img}')
@@ -72,6 +73,8 @@ class VTAB1k(BaseDataset):
             Defaults to 'train800val200'.
         num_classes (int, optional): Override the task's class count (for
             small samples). Defaults to None.
+        metainfo (dict, optional): Extra meta information; its ``classes``
+            (if any) must have ``num_classes`` names. Defaults to None.
         **kwargs: Arguments of mmpretrain's BaseDataset (pipeline, ...).
     """
 
@@ -80,6 +83,7 @@ class VTAB1k(BaseDataset):
                  task: str,
                  split: str = 'train800val200',
                  num_classes: int = None,
+                 metainfo: dict = None,
                  **kwargs):
         if task not in VTAB1K_TASKS:
             raise ValueError(f'task must be one of {sorted(VTAB1K_TASKS)}, '
@@ -87,13 +91,24 @@ class VTAB1k(BaseDataset):
         if split not in VTAB1K_SPLITS:
             raise ValueError(f'split must be one of {VTAB1K_SPLITS}, got '
                              f'{split!r}')
-        self.task, self.split = task, split
-        self.num_classes = num_classes or VTAB1K_TASKS[task][0]
-        classes = [str(i) for i in range(self.num_classes)]
+        if num_classes is None:
+            num_classes = VTAB1K_TASKS[task][0]
+        elif not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f'num_classes must be a positive integer, got '
+                             f'{num_classes!r}')
+        # Class names default to '0'..'K-1'; the user's metainfo wins.
+        metainfo = {
+            'classes': [str(i) for i in range(num_classes)],
+            **(metainfo or {})
+        }
+        if len(metainfo['classes']) != num_classes:
+            raise ValueError(f'metainfo has {len(metainfo["classes"])} '
+                             f'classes, {task} has {num_classes}')
+        self.task, self.split, self.num_classes = task, split, num_classes
         super().__init__(
             ann_file=f'{split}.txt',
             data_root=osp.join(data_root, task),
-            metainfo=dict(classes=classes),
+            metainfo=metainfo,
             **kwargs)
 
     def load_data_list(self):

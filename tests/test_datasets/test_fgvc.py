@@ -67,3 +67,35 @@ def test_bad_arguments(root):
             match=r'FGVC split file not found'
             r': .*/nowhere/train\.json'):
         FGVC(f'{root}/nowhere', 'CUB_200_2011', 'train')
+
+
+@pytest.mark.parametrize('label', ['3', 2.0, True])
+def test_non_integer_label(root, tmp_path, label):
+    dst = _edit(root, tmp_path, 'val', lambda a: a.update({'x/y.jpg': label}))
+    with pytest.raises(
+            ValueError,
+            match=r"val\.json: label of 'x/y\.jpg' must be an "
+            r'integer, got'):
+        FGVC(dst, 'CUB_200_2011', 'trainval')
+
+
+def test_bad_json(root, tmp_path):
+    dst = _edit(root, tmp_path, 'test', lambda a: None)
+    (tmp_path / 'cub/test.json').write_text('{"a.jpg": 1,')
+    with pytest.raises(ValueError, match=r'test\.json: not valid json'):
+        FGVC(dst, 'CUB_200_2011', 'test')
+    (tmp_path / 'cub/test.json').write_text('[["a.jpg", 1]]')
+    with pytest.raises(
+            ValueError, match=r'test\.json: expected an object .* got list'):
+        FGVC(dst, 'CUB_200_2011', 'test')
+
+
+def test_more_classes_than_dataset(root, tmp_path):
+    dst = _edit(root, tmp_path, 'train',
+                lambda a: a.update({f'x/{i}.jpg': i
+                                    for i in range(300)}))
+    with pytest.raises(
+            ValueError,
+            match=r'train\.json: 300 distinct labels, '
+            r'CUB_200_2011 has 200'):
+        FGVC(dst, 'CUB_200_2011', 'train')

@@ -70,3 +70,45 @@ def test_bad_arguments(root, tmp_path):
             match=r'VTAB-1K dtd filelist not '
             r'found: .*dtd/test\.txt'):
         VTAB1k(root, 'dtd', 'test')
+
+
+def test_num_classes_and_metainfo(root):
+    with pytest.raises(
+            ValueError, match=r'num_classes must be a positive '
+            r'integer, got 0'):
+        VTAB1k(root, 'cifar', 'test', num_classes=0)
+    ds = VTAB1k(
+        root,
+        'cifar',
+        'test',
+        metainfo=dict(classes=list('abcd')),
+        num_classes=4)
+    assert list(ds.metainfo['classes']) == ['a', 'b', 'c', 'd']
+    with pytest.raises(
+            ValueError, match=r'metainfo has 2 classes, cifar '
+            r'has 4'):
+        VTAB1k(
+            root,
+            'cifar',
+            'test',
+            metainfo=dict(classes=['a', 'b']),
+            num_classes=4)
+    # the real class count is the default: the sample's labels fit in it
+    assert len(VTAB1k(root, 'cifar', 'test').metainfo['classes']) == 100
+
+
+def test_blank_lines_and_pipeline(broken):
+    from mmpretrain.registry import DATASETS
+    path = broken / 'cifar/test.txt'
+    path.write_text('\n' + path.read_text() + '\n\n')
+    ds = DATASETS.build(
+        dict(
+            type='VTAB1k',
+            data_root=str(broken),
+            task='cifar',
+            split='test',
+            num_classes=4,
+            pipeline=[dict(type='LoadImageFromFile'),
+                      dict(type='PackInputs')]))
+    assert len(ds) == 8
+    assert tuple(ds[0]['inputs'].shape) == (3, 64, 64)
