@@ -14,5 +14,8 @@ test: env
 demo: env
 	@PY=$(PY) bash scripts/demo.sh
 
+demo-cls: env
+	@PY=$(PY) bash scripts/demo_cls.sh
+
 clean:
 	rm -rf work_dirs .pytest_cache

@@ -11,19 +11,27 @@ from tests.seg_fixtures import REPO
 # CVPT_METHOD.md, typed here independently of tools/vtab/gen_configs.py:
 # task: (lr, prompts, weight decay, batch)
 PAPER = {
-    'cifar': (1e-3, 10, 0.05, 32), 'caltech101': (1e-3, 200, 0.05, 32),
-    'dtd': (1e-3, 10, 0.05, 64), 'oxford_flowers102': (2e-3, 5, 0.05, 16),
-    'oxford_iiit_pet': (1e-3, 5, 1e-5, 64), 'svhn': (1e-2, 5, 0.05, 32),
-    'sun397': (2e-3, 10, 0.05, 16), 'patch_camelyon': (1e-2, 1, 1e-5, 16),
-    'eurosat': (5e-3, 5, 0.05, 32), 'resisc45': (5e-3, 10, 0.05, 16),
+    'cifar': (1e-3, 10, 0.05, 32),
+    'caltech101': (1e-3, 200, 0.05, 32),
+    'dtd': (1e-3, 10, 0.05, 64),
+    'oxford_flowers102': (2e-3, 5, 0.05, 16),
+    'oxford_iiit_pet': (1e-3, 5, 1e-5, 64),
+    'svhn': (1e-2, 5, 0.05, 32),
+    'sun397': (2e-3, 10, 0.05, 16),
+    'patch_camelyon': (1e-2, 1, 1e-5, 16),
+    'eurosat': (5e-3, 5, 0.05, 32),
+    'resisc45': (5e-3, 10, 0.05, 16),
     'diabetic_retinopathy': (5e-3, 5, 1e-5, 32),
-    'clevr_count': (1e-3, 20, 0.05, 16), 'clevr_dist': (1e-3, 50, 1e-5, 64),
-    'dmlab': (2e-3, 200, 0.05, 16), 'kitti': (5e-3, 20, 0.05, 16),
+    'clevr_count': (1e-3, 20, 0.05, 16),
+    'clevr_dist': (1e-3, 50, 1e-5, 64),
+    'dmlab': (2e-3, 200, 0.05, 16),
+    'kitti': (5e-3, 20, 0.05, 16),
     'dsprites_loc': (5e-3, 20, 1e-5, 32),
     'dsprites_ori': (5e-3, 5, 1e-5, 16),
     'smallnorb_azi': (5e-3, 50, 0.05, 32),
     'smallnorb_ele': (1e-3, 50, 0.05, 32),
-    'CUB_200_2011': (5e-4, 5, 0.05, 32), 'NABirds': (2e-4, 200, 1e-5, 16),
+    'CUB_200_2011': (5e-4, 5, 0.05, 32),
+    'NABirds': (2e-4, 200, 1e-5, 16),
     'OxfordFlowers': (1e-3, 5, 0.05, 16),
     'StanfordDogs': (2e-4, 10, 1e-5, 16),
     'StanfordCars': (2e-3, 100, 0.05, 16),
@@ -37,8 +45,10 @@ SAMPLE_TASK = {'vtab1k': 'cifar', 'fgvc': 'CUB_200_2011'}
 @pytest.fixture(scope='module')
 def samples(tmp_path_factory):
     root = tmp_path_factory.mktemp('s')
-    return {name: make_samples.make(name, str(root))
-            for name in ('vtab1k', 'fgvc')}
+    return {
+        name: make_samples.make(name, str(root))
+        for name in ('vtab1k', 'fgvc')
+    }
 
 
 def test_one_config_per_task_and_method():
@@ -92,3 +102,24 @@ def test_generated_files_are_in_sync():
     for path, text in gen.generated().items():
         assert (REPO / path).read_text() == text, f'{path}: re-run ' \
             'tools/vtab/gen_configs.py'
+
+
+def test_demo_config_builds(samples):
+    cfg = Config.fromfile(REPO / 'configs/demo/cvpt_vitb_vtab1k-sample.py')
+    with MODELS.switch_scope_and_registry('mmpretrain') as reg:
+        model = reg.build(cfg.model)
+    assert model.backbone.num_prompts == 5  # eurosat's
+    dataset = dict(cfg.train_dataloader.dataset, data_root=samples['vtab1k'])
+    with DATASETS.switch_scope_and_registry('mmpretrain') as reg:
+        assert len(reg.build(dataset)) == 24
+
+
+def test_every_config_is_tested():
+    from tests.test_configs.test_seg_configs import SEG_CONFIGS
+    every = {
+        str(p.relative_to(REPO))
+        for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts
+    }
+    tested = set(SEG_CONFIGS) | set(CONFIGS) | {
+        'configs/demo/cvpt_vitb_vtab1k-sample.py'}
+    assert every == tested

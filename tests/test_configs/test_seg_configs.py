@@ -7,8 +7,9 @@ import mmcvpt  # noqa: F401
 from tests.seg_fixtures import REPO, make_sample
 
 SEG_CONFIGS = sorted(
-    str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob('*.py')
-    if '_base_' not in p.parts)
+    str(p.relative_to(REPO))
+    for p in [*(REPO / 'configs').glob('*.py'),
+              *(REPO / 'configs/demo').glob('*ade20k*.py')])
 
 
 @pytest.fixture(scope='module')

@@ -82,12 +82,23 @@ def render(bench, task, values, method):
     if method == 'linear':
         backbone, m = '', 0
     return TEMPLATE.format(
-        bench=bench, name='task' if bench == 'vtab1k' else 'dataset',
-        root='' if bench == 'vtab1k' else
-        f"data_root='data/fgvc/{task}',\n        ",
-        task=task, backbone=backbone, m=m, classes=classes, batch=batch,
-        lr=lr, wd=wd, start=WARMUP_START_LR / lr, warmup_lr=WARMUP_START_LR, warmup=WARMUP_EPOCHS,
-        cosine=EPOCHS - WARMUP_EPOCHS, min_lr=MIN_LR, epochs=EPOCHS)
+        bench=bench,
+        name='task' if bench == 'vtab1k' else 'dataset',
+        root=''
+        if bench == 'vtab1k' else f"data_root='data/fgvc/{task}',\n        ",
+        task=task,
+        backbone=backbone,
+        m=m,
+        classes=classes,
+        batch=batch,
+        lr=lr,
+        wd=wd,
+        start=WARMUP_START_LR / lr,
+        warmup_lr=WARMUP_START_LR,
+        warmup=WARMUP_EPOCHS,
+        cosine=EPOCHS - WARMUP_EPOCHS,
+        min_lr=MIN_LR,
+        epochs=EPOCHS)
 
 
 def generated():

@@ -1,0 +1,27 @@
+# `make demo-cls`: configs/vtab1k/cvpt_vitb_vtab1k-eurosat.py on the embedded
+# VTAB-1K-format sample (tools/misc/make_samples.py; 4 classes used of
+# eurosat's 10), sized for a 2-core CPU: 8 images per batch, 10 epochs.
+# No pretrained weights can be downloaded here: the ViT-B/16 backbone keeps
+# its random initialisation (frozen); prompts and the linear head learn.
+_base_ = ['../vtab1k/cvpt_vitb_vtab1k-eurosat.py']
+data_root = 'data/samples/vtab1k'
+model = dict(backbone=dict(init_cfg=None))
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs=10, val_interval=10)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=8, eta_min=1e-5, by_epoch=True,
+         begin=2, end=10)
+]
+default_hooks = dict(logger=dict(interval=3), checkpoint=dict(interval=10))

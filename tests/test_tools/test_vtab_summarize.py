@@ -1,0 +1,90 @@
+import importlib.util
+import json
+
+import pytest
+
+from mmcvpt.datasets import FGVC_DATASETS, VTAB1K_TASKS
+from tests.seg_fixtures import REPO
+
+TOOL = REPO / 'tools/vtab/summarize.py'
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location('summarize', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_run(root, task, seed, acc, bench='vtab1k'):
+    d = root / 'cvpt' / bench / task / f'seed{seed}' / '20260101_000000'
+    (d / 'vis_data').mkdir(parents=True)
+    lines = [
+        dict(loss=1.0, step=1), {
+            'accuracy/top1': 1.0,
+            'step': 50
+        },
+        dict(loss=0.5, step=99), {
+            'accuracy/top1': acc,
+            'step': 100
+        }
+    ]
+    (d / 'vis_data/scalars.json').write_text('\n'.join(
+        json.dumps(x) for x in lines) + '\n')
+
+
+@pytest.fixture
+def runs(tmp_path):
+    # task i: seed 0 -> 50 + i, seed 1 -> 52 + i (mean 51 + i, std 1.41)
+    for i, task in enumerate(VTAB1K_TASKS):
+        _write_run(tmp_path, task, 0, 50.0 + i)
+        _write_run(tmp_path, task, 1, 52.0 + i)
+    return tmp_path
+
+
+def test_table_hand_computed(tool, runs, tmp_path, capsys):
+    tool.main(
+        [str(runs), '--seeds', '0', '1', '--csv',
+         str(tmp_path / 'out.csv')])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == '| vtab1k (cvpt, seeds 0, 1) | top-1 (%) |'
+    assert '| cifar | 51.00 ± 1.41 |' in out
+    assert '| smallnorb_ele | 69.00 ± 1.41 |' in out
+    # Natural: tasks 0-6 -> 51..57; Specialized: 7-10 -> 58..61;
+    # Structured: 11-18 -> 62..69.
+    assert '| Natural mean (7 tasks) | 54.00 |' in out
+    assert '| Specialized mean (4 tasks) | 59.50 |' in out
+    assert '| Structured mean (8 tasks) | 65.50 |' in out
+    assert '| Mean of group means | 59.67 |' in out  # (54+59.5+65.5)/3
+    assert '| Mean of 19 tasks | 60.00 |' in out  # mean of 51..69
+    rows = (tmp_path / 'out.csv').read_text().splitlines()
+    assert rows[0] == 'name,top1' and rows[-1] == 'Mean of 19 tasks,60.00'
+
+
+def test_missing_runs(tool, runs, capsys):
+    import shutil
+    shutil.rmtree(runs / 'cvpt/vtab1k/kitti/seed1')
+    tool.main([str(runs), '--seeds', '0', '1'])
+    captured = capsys.readouterr()
+    assert '| kitti | 64.00 (1/2 seeds) |' in captured.out
+    assert '| Structured mean (8 tasks) | incomplete |' in captured.out
+    assert '| Natural mean (7 tasks) | 54.00 |' in captured.out
+    assert '| Mean of group means | incomplete |' in captured.out
+    tool.main([str(runs), '--seeds', '0', '1', '2'])
+    captured = capsys.readouterr()
+    assert '| Natural mean (7 tasks) | incomplete |' in captured.out
+    assert '| Mean of 19 tasks | incomplete |' in captured.out
+    assert 'missing 20 runs (no accuracy/top1): cifar seed 2' in \
+        captured.err
+    assert 'kitti seed 1' in captured.err
+
+
+def test_fgvc(tool, tmp_path, capsys):
+    for i, name in enumerate(FGVC_DATASETS):
+        _write_run(tmp_path, name, 0, 80.0 + 2 * i, bench='fgvc')
+    tool.main([str(tmp_path), '--bench', 'fgvc'])
+    out = capsys.readouterr().out.splitlines()
+    assert '| NABirds | 82.00 |' in out
+    assert '| Mean of 5 tasks | 84.00 |' in out
+    assert not any('group' in line for line in out)

@@ -1,0 +1,130 @@
+"""Summarise VTAB-1K / FGVC runs into the standard tables.
+
+Reads ``<work_root>/<method>/<bench>/<task>/seed<k>/`` (the layout
+tools/vtab/run_all.sh writes) and takes, per run, the last
+``accuracy/top1`` in ``*/vis_data/scalars.json``: the test accuracy at the
+end of training. Prints markdown (and writes CSV with ``--csv``): one row per
+task, the VTAB-1K group means, and two overall means, labelled: the mean of
+the 19 tasks and the mean of the three group means. With several seeds each
+cell is mean ± std (sample std) over seeds; a task missing a seed shows
+``(n/N seeds)`` and every mean it enters reads ``incomplete``.
+
+    python tools/vtab/summarize.py work_dirs/vtab --method cvpt --csv out.csv
+"""
+import argparse
+import csv
+import glob
+import json
+import os.path as osp
+import statistics
+import sys
+
+from mmcvpt.datasets import FGVC_DATASETS, VTAB1K_GROUPS, VTAB1K_TASKS
+
+
+def run_accuracy(run_dir):
+    """Last accuracy/top1 logged in a run folder, or None."""
+    last = None
+    for path in sorted(
+            glob.glob(osp.join(run_dir, '*/vis_data/scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'accuracy/top1' in record:
+                    last = record['accuracy/top1']
+    return last
+
+
+def collect(root, method, bench, tasks, seeds):
+    """-> ({task: [acc per seed]}, [missing run descriptions])."""
+    results, missing = {}, []
+    for task in tasks:
+        accs = []
+        for seed in seeds:
+            run = osp.join(root, method, bench, task, f'seed{seed}')
+            acc = run_accuracy(run)
+            if acc is None:
+                missing.append(f'{task} seed {seed} ({run})')
+            else:
+                accs.append(acc)
+        results[task] = accs
+    return results, missing
+
+
+def cell(values, num_seeds):
+    """-> (mean or None if a seed is missing, text)."""
+    if not values:
+        return None, '—'
+    mean = statistics.mean(values)
+    text = f'{mean:.2f}'
+    if len(values) > 1:
+        text += f' ± {statistics.stdev(values):.2f}'
+    if len(values) < num_seeds:
+        return None, f'{text} ({len(values)}/{num_seeds} seeds)'
+    return mean, text
+
+
+def summarize(results, groups=None, num_seeds=1):
+    """-> rows [(name, text)]; a mean needs every seed of every task."""
+    rows = []
+    task_means = {}
+    for task, accs in results.items():
+        mean, text = cell(accs, num_seeds)
+        task_means[task] = mean
+        rows.append((task, text))
+    complete = all(v is not None for v in task_means.values())
+    if groups:
+        group_means = {}
+        for group in VTAB1K_GROUPS:
+            members = [t for t in results if groups[t] == group]
+            values = [task_means[t] for t in members]
+            ok = all(v is not None for v in values)
+            group_means[group] = statistics.mean(values) if ok else None
+            rows.append((f'{group} mean ({len(members)} tasks)',
+                         f'{group_means[group]:.2f}' if ok else 'incomplete'))
+        ok = all(v is not None for v in group_means.values())
+        rows.append(('Mean of group means',
+                     f'{statistics.mean(group_means.values()):.2f}'
+                     if ok else 'incomplete'))
+    rows.append((f'Mean of {len(results)} tasks',
+                 f'{statistics.mean(task_means.values()):.2f}'
+                 if complete else 'incomplete'))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('root', help='work root, e.g. work_dirs/vtab')
+    parser.add_argument('--method', default='cvpt')
+    parser.add_argument(
+        '--bench', choices=['vtab1k', 'fgvc'], default='vtab1k')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0])
+    parser.add_argument('--csv', help='also write the table here')
+    args = parser.parse_args(argv)
+    if args.bench == 'vtab1k':
+        tasks = list(VTAB1K_TASKS)
+        groups = {t: g for t, (_, g) in VTAB1K_TASKS.items()}
+    else:
+        tasks, groups = list(FGVC_DATASETS), None
+    results, missing = collect(args.root, args.method, args.bench, tasks,
+                               args.seeds)
+    rows = summarize(results, groups, len(args.seeds))
+    seeds = ', '.join(map(str, args.seeds))
+    print(f'| {args.bench} ({args.method}, seeds {seeds}) | top-1 (%) |')
+    print('|---|---|')
+    for name, text in rows:
+        print(f'| {name} | {text} |')
+    if args.csv:
+        with open(args.csv, 'w', newline='') as f:
+            writer = csv.writer(f)
+            writer.writerow(['name', 'top1'])
+            writer.writerows(rows)
+    if missing:
+        print(
+            f'missing {len(missing)} runs (no accuracy/top1): ' +
+            '; '.join(missing),
+            file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
