@@ -46,7 +46,7 @@ if "$PY" -m pip show mmcv-lite >/dev/null 2>&1; then
   "$PY" -m pip uninstall -y -q mmcv-lite || die "could not uninstall mmcv-lite"
 fi
 if ! "$PY" -c "import mmcv._ext" >/dev/null 2>&1; then
-  wheel=$(bash scripts/build_mmcv_wheel.sh "$PY" | tail -n 1) || die "building the mmcv wheel failed (see output above)"
+  wheel=$(bash scripts/build_mmcv_wheel.sh "$PY") || die "building the mmcv wheel failed (see output above)"
   [ -f "$wheel" ] || die "mmcv wheel not found after build: '$wheel'"
   say "installing $wheel"
   pipi --force-reinstall --no-deps "$wheel"
