@@ -1,17 +1,11 @@
 """Test (and evaluate) an mmseg or mmpretrain config (mmseg's CLI)."""
 import argparse
-import sys
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import DictAction
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import (PreflightError, preflight, adapt_cfg_to_device,
-                          enable_visualization, init_cpu_distributed,
-                          log_device_changes)
+from mmcvpt.utils import build_runner, enable_visualization, load_cli_config
 
 
 def parse_args():
@@ -54,15 +48,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_cli_config(args.config, args.launcher, args.cfg_options,
+                          args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
@@ -79,16 +66,7 @@ def main():
         else:
             cfg.test_evaluator['output_dir'] = args.out
             cfg.test_evaluator['keep_results'] = True
-    try:
-        preflight(cfg, ('test_dataloader', ))
-    except PreflightError as e:
-        sys.exit(f'error: {e}')
-    changes = adapt_cfg_to_device(cfg)
-    init_cpu_distributed(cfg.launcher)
-
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
-        Runner.from_cfg(cfg)
-    log_device_changes(changes)
+    runner = build_runner(cfg, ('test_dataloader', ))
     runner.test()
 
 

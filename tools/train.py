@@ -4,19 +4,14 @@ On a machine without CUDA the config runs on the CPU as it is: see
 ``mmcvpt.utils.adapt_cfg_to_device``.
 """
 import argparse
-import sys
 import logging
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import (PreflightError, preflight, adapt_cfg_to_device,
-                          enable_amp, init_cpu_distributed, log_device_changes)
+from mmcvpt.utils import build_runner, enable_amp, load_cli_config
 
 
 def parse_args():
@@ -55,29 +50,14 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_cli_config(args.config, args.launcher, args.cfg_options,
+                          args.work_dir)
     if args.amp:
         enable_amp(cfg)
     if args.resume:
         cfg.resume = True
-    try:
-        preflight(cfg, ('train_dataloader', 'val_dataloader'))
-    except PreflightError as e:
-        sys.exit(f'error: {e}')
-    changes = adapt_cfg_to_device(cfg, amp_requested=args.amp)
-    init_cpu_distributed(cfg.launcher)
-
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
-        Runner.from_cfg(cfg)
-    log_device_changes(changes)
+    runner = build_runner(cfg, ('train_dataloader', 'val_dataloader'),
+                          amp_requested=args.amp)
     if args.amp and cfg.optim_wrapper.type == 'CPUAmpOptimWrapper':
         print_log(
             '--amp on CPU: bf16 autocast',

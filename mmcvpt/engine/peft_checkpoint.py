@@ -6,14 +6,13 @@ parameters (prompts, heads and the heads' normalisation statistics), and
 whose ``meta['peft']`` says which backbone it expects. The frozen backbone
 comes from its pretrained file, so the pair reproduces the full model.
 """
-import os
 import os.path as osp
-import tempfile
 
 import torch
 import torch.nn as nn
 
 from mmcvpt.models.backbones import PromptedViT
+from mmcvpt.utils.io import atomic_torch_save
 from mmcvpt.version import __version__
 
 PEFT_SUFFIX = '_peft.pth'
@@ -66,15 +65,8 @@ def check_peft_metadata(model: nn.Module, meta: dict, source: str) -> None:
 
 def save_peft_checkpoint(model: nn.Module, path: str, meta: dict) -> None:
     """Write atomically (temporary file + rename): never half a file."""
-    folder = osp.dirname(osp.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(dict(meta=meta, state_dict=tuned_state_dict(model)), tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    atomic_torch_save(dict(meta=meta, state_dict=tuned_state_dict(model)),
+                      path)
 
 
 def load_peft_checkpoint(model: nn.Module, path: str) -> dict:

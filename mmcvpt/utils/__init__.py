@@ -1,7 +1,9 @@
 from .checkpoint_safety import (mmengine_checkpoint_globals,
                                 register_checkpoint_safe_globals)
-from .launch import (adapt_cfg_to_device, enable_amp, enable_visualization,
-                     init_cpu_distributed, log_device_changes)
+from .io import atomic_torch_save
+from .launch import (adapt_cfg_to_device, build_runner, enable_amp,
+                     enable_visualization, init_cpu_distributed,
+                     load_cli_config, log_device_changes)
 from .preflight import PreflightError, preflight
 from .version_check import check_versions
 
@@ -9,5 +11,6 @@ __all__ = [
     'check_versions', 'mmengine_checkpoint_globals',
     'register_checkpoint_safe_globals', 'adapt_cfg_to_device', 'enable_amp',
     'init_cpu_distributed', 'log_device_changes', 'enable_visualization',
-    'PreflightError', 'preflight'
+    'PreflightError', 'preflight', 'atomic_torch_save', 'load_cli_config',
+    'build_runner'
 ]

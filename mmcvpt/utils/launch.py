@@ -3,11 +3,17 @@
 One place for both tools, for mmseg and mmpretrain configs alike.
 """
 import os
+import os.path as osp
+import sys
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from .preflight import PreflightError, preflight
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm')
 
@@ -131,3 +137,41 @@ def enable_visualization(cfg: Config,
         hook.update(show=True, wait_time=wait_time)
     if show_dir:
         cfg.visualizer['save_dir'] = show_dir
+
+
+def load_cli_config(config: str, launcher: str = 'none',
+                    cfg_options: dict = None,
+                    work_dir: str = None) -> Config:
+    """The config as mmseg's tools assemble it from their command line.
+
+    ``--cfg-options`` are merged, ``--work-dir`` wins over the config's
+    ``work_dir``, which defaults to ``./work_dirs/<config name>``.
+    """
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def build_runner(cfg: Config, loaders: tuple, amp_requested: bool = False):
+    """Check the inputs, fit the config to this machine, build the runner.
+
+    A :class:`PreflightError` on any of ``loaders`` exits with its one-line
+    message before anything is built or written.
+    """
+    try:
+        preflight(cfg, loaders)
+    except PreflightError as e:
+        sys.exit(f'error: {e}')
+    changes = adapt_cfg_to_device(cfg, amp_requested=amp_requested)
+    init_cpu_distributed(cfg.launcher)
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
+        Runner.from_cfg(cfg)
+    log_device_changes(changes)
+    return runner

@@ -7,7 +7,8 @@ from mmengine.config import Config
 from mmengine.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
 
 import mmcvpt  # noqa: F401  registers the wrappers
-from mmcvpt.utils import adapt_cfg_to_device, enable_amp, enable_visualization
+from mmcvpt.utils import (adapt_cfg_to_device, enable_amp, enable_visualization,
+                          load_cli_config)
 
 
 def _gpu_cluster_cfg():
@@ -122,3 +123,14 @@ def test_show_dir_for_both_scopes():
         show=False,
         wait_time=2,
         out_dir='/tmp/y')
+
+
+def test_cli_config_work_dir_and_options(tmp_path):
+    path = tmp_path / 'my_cfg.py'
+    path.write_text("model = dict(a=1, b=2)\n")
+    cfg = load_cli_config(str(path), 'pytorch', {'model.a': 5})
+    assert cfg.model == dict(a=5, b=2) and cfg.launcher == 'pytorch'
+    assert cfg.work_dir == './work_dirs/my_cfg'
+    assert load_cli_config(str(path), work_dir='w').work_dir == 'w'
+    path.write_text("work_dir = 'mine'\n")
+    assert load_cli_config(str(path)).work_dir == 'mine'

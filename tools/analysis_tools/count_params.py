@@ -10,11 +10,12 @@ Example::
 import argparse
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import MODELS
 
 import mmcvpt  # noqa: F401
 from mmcvpt.models.utils import trainable_parameter_report
+from mmcvpt.utils import load_cli_config
 
 
 def input_size(cfg):
@@ -55,9 +56,7 @@ def main(argv=None):
     parser.add_argument('--no-flops', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_cli_config(args.config, cfg_options=args.cfg_options)
     report, flops, shape = count(cfg, args.depth, not args.no_flops,
                                  tuple(args.shape) if args.shape else None)
     print(f'{args.config}: {report["summary"]}')

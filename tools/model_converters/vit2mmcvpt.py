@@ -17,14 +17,14 @@ Classifier heads are dropped. Example::
         pretrain/vit-b16_in21k.pth
 """
 import argparse
-import os
 import os.path as osp
 import re
 import sys
-import tempfile
 
 import numpy as np
 import torch
+
+from mmcvpt.utils.io import atomic_torch_save
 
 # Keys that belong to classification heads; never part of a backbone.
 DROP = re.compile(r'^(head|pre_logits|fc_norm|head_drop|decode_head|'
@@ -191,19 +191,9 @@ def main(argv=None):
           f'{tuple(state["pos_embed"].shape)}')
     if dropped:
         print(f'dropped {len(dropped)} keys: {", ".join(dropped)}')
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    # Write next to the target and rename: no half-written file on failure.
-    fd, tmp = tempfile.mkstemp(
-        dir=osp.dirname(osp.abspath(args.dst)), suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(
-            dict(state_dict=state, meta=dict(source=args.src, layout=layout)),
-            tmp)
-        os.replace(tmp, args.dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    atomic_torch_save(
+        dict(state_dict=state, meta=dict(source=args.src, layout=layout)),
+        args.dst)
     print(f'saved {args.dst}')
 
 

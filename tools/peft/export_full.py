@@ -9,17 +9,14 @@ Example::
         work_dirs/cvpt_vitb_ade20k/iter_160000_peft.pth full.pth
 """
 import argparse
-import os
-import os.path as osp
 import sys
-import tempfile
 
-import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.registry import MODELS
 
 import mmcvpt  # noqa: F401
 from mmcvpt.engine import load_peft_checkpoint
+from mmcvpt.utils import atomic_torch_save, load_cli_config
 
 
 def main(argv=None):
@@ -31,28 +28,16 @@ def main(argv=None):
     parser.add_argument('out', help='full checkpoint to write')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_cli_config(args.config, cfg_options=args.cfg_options)
     with MODELS.switch_scope_and_registry(cfg.get('default_scope')) as reg:
         model = reg.build(cfg.model)
     try:
         meta = load_peft_checkpoint(model, args.peft)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
-    out_dir = osp.dirname(osp.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.tmp')
-    os.close(fd)
-    try:
-        torch.save(
-            dict(
-                meta=dict(meta, merged_from=args.peft),
-                state_dict=model.state_dict()), tmp)
-        os.replace(tmp, args.out)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    atomic_torch_save(
+        dict(meta=dict(meta, merged_from=args.peft),
+             state_dict=model.state_dict()), args.out)
     print(f'{args.peft} + {meta["peft"].get("pretrained")} -> {args.out}')
 
 
