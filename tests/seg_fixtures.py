@@ -1,5 +1,6 @@
-"""Shared by the segmentation tool tests: the ADE20K sample and a tiny-width
-variant of the headline config that trains in seconds on a CPU."""
+"""Shared by the tool tests: loading a tools/ script as a module, the ADE20K
+sample and a tiny-width variant of the headline config that trains in seconds
+on a CPU."""
 import importlib.util
 import os
 import re
@@ -41,12 +42,18 @@ default_hooks = dict(logger=dict(interval=1))
 '''
 
 
-def make_sample(root):
-    spec = importlib.util.spec_from_file_location(
-        'make_samples', REPO / 'tools/misc/make_samples.py')
+def load_tool(path):
+    """Import a script under the repository (``tools/...py``) as a module."""
+    path = REPO / path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return Path(module.make('ade20k', str(root)))
+    return module
+
+
+def make_sample(root):
+    make_samples = load_tool('tools/misc/make_samples.py')
+    return Path(make_samples.make('ade20k', str(root)))
 
 
 def tiny_config(path, data_root, iters=2, extra=''):

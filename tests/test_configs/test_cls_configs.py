@@ -1,4 +1,3 @@
-import importlib.util
 
 import pytest
 from mmengine.config import Config
@@ -6,7 +5,7 @@ from mmengine.registry import DATASETS, MODELS
 
 import mmcvpt  # noqa: F401
 from tests.sample_fixtures import make_samples
-from tests.seg_fixtures import REPO
+from tests.seg_fixtures import REPO, load_tool
 
 # CVPT_METHOD.md, typed here independently of tools/vtab/gen_configs.py:
 # task: (lr, prompts, weight decay, batch)
@@ -95,10 +94,7 @@ def test_config_values_and_build(path, samples):
 
 
 def test_generated_files_are_in_sync():
-    spec = importlib.util.spec_from_file_location(
-        'gen_configs', REPO / 'tools/vtab/gen_configs.py')
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = load_tool('tools/vtab/gen_configs.py')
     for path, text in gen.generated().items():
         assert (REPO / path).read_text() == text, f'{path}: re-run ' \
             'tools/vtab/gen_configs.py'

@@ -1,18 +1,15 @@
-import importlib.util
 from argparse import Namespace
-from pathlib import Path
 
 import pytest
 
-TOOL = Path(__file__).parents[2] / 'tools/analysis_tools/benchmark_backbone.py'
+from tests.seg_fixtures import load_tool
+
+TOOL = 'tools/analysis_tools/benchmark_backbone.py'
 
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location('benchmark_backbone', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(TOOL)
 
 
 def test_ratios_in_table(bench):

@@ -1,19 +1,14 @@
-import importlib.util
-
 import pytest
 from mmengine.config import Config
 
-from tests.seg_fixtures import REPO, tiny_config
+from tests.seg_fixtures import load_tool, tiny_config
 
-TOOL = REPO / 'tools/analysis_tools/count_params.py'
+TOOL = 'tools/analysis_tools/count_params.py'
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('count_params', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(TOOL)
 
 
 def test_trainable_is_prompts_plus_heads(tool, tmp_path, capsys):

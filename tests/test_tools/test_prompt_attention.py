@@ -1,5 +1,3 @@
-import importlib.util
-
 import cv2
 import pytest
 import torch
@@ -8,17 +6,14 @@ from mmengine.registry import MODELS
 
 import mmcvpt  # noqa: F401
 from mmcvpt.models.layers import prompt_attention_probs
-from tests.seg_fixtures import REPO, make_sample, tiny_config
+from tests.seg_fixtures import load_tool, make_sample, tiny_config
 
-TOOL = REPO / 'tools/visualization/prompt_attention.py'
+TOOL = 'tools/visualization/prompt_attention.py'
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('prompt_attention', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(TOOL)
 
 
 @pytest.fixture(scope='module')

@@ -1,24 +1,19 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmcvpt.models import CVPTViT
+from tests.seg_fixtures import load_tool
 
-TOOL = Path(__file__).parents[2] / 'tools/model_converters/vit2mmcvpt.py'
+TOOL = 'tools/model_converters/vit2mmcvpt.py'
 C, HEADS, L, P, FF = 32, 4, 2, 8, 64
 D = C // HEADS
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('vit2mmcvpt', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(TOOL)
 
 
 def _rand(*shape, g):

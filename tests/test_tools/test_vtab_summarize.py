@@ -1,20 +1,16 @@
-import importlib.util
 import json
 
 import pytest
 
 from mmcvpt.datasets import FGVC_DATASETS, VTAB1K_TASKS
-from tests.seg_fixtures import REPO
+from tests.seg_fixtures import load_tool
 
-TOOL = REPO / 'tools/vtab/summarize.py'
+TOOL = 'tools/vtab/summarize.py'
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('summarize', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(TOOL)
 
 
 def _write_run(root, task, seed, acc, bench='vtab1k'):
