@@ -1,6 +1,9 @@
 # `make demo`: configs/cvpt_vitb_ade20k.py on the embedded ADE20K-format
 # sample (tools/misc/make_samples.py), sized for a 2-core CPU: 256x256
 # crops, 2 images per iteration, 40 iterations, evaluation at the end.
+# The backbone is the config's full CVPT ViT-B/16; the neck and heads are
+# narrowed (neck 768 -> 256, UPerHead 512 -> 128, FCN 256 -> 64 channels):
+# at full width they take 9.5 of the 11 s of a CPU training iteration.
 # No pretrained weights can be downloaded here: the ViT-B backbone keeps its
 # random initialisation (frozen), so only prompts and heads learn.
 _base_ = ['../cvpt_vitb_ade20k.py']
@@ -8,7 +11,10 @@ data_root = 'data/samples/ade20k'
 crop_size = (256, 256)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(img_size=crop_size, init_cfg=None))
+    backbone=dict(img_size=crop_size, init_cfg=None),
+    neck=dict(out_channels=256),
+    decode_head=dict(in_channels=[256] * 4, channels=128),
+    auxiliary_head=dict(in_channels=256, channels=64))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
