@@ -1,5 +1,5 @@
 # CVPT, ViT-B/16 (ImageNet-21k, frozen) + UperNet on ADE20K, 512x512 crops,
-# 160k iterations, 8 GPUs x 2 images. Trainable: prompts (12 x 10 x 768),
+# 160k iterations, 16 images per iteration in total (8 GPUs x 2). Trainable: prompts (12 x 10 x 768),
 # neck, decode and auxiliary heads.
 #
 # Optimiser: SGD momentum 0.9, weight decay 0, poly schedule, base lr 1e-3
@@ -46,7 +46,11 @@ param_scheduler = [
         by_epoch=False)
 ]
 
-# 8 GPUs x 2 images = 16 per iteration, as the paper.
+# 16 images per iteration in total, as the paper, on any GPU count:
+# tools/train.py sets batch_size = total_batch_size / GPUs (mmcvpt/utils/
+# batch.py). batch_size=2 is the per-GPU value for 8 GPUs, what a plain
+# single-process Runner.from_cfg uses.
+total_batch_size = 16
 train_dataloader = dict(batch_size=2)
 val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader

@@ -6,6 +6,10 @@
 # in configs/vtab1k and configs/fgvc (tools/vtab/gen_configs.py).
 # The test split is evaluated once, at the END of training (val_interval =
 # max_epochs, no best-checkpoint selection): no test-set peeking.
+# Batch: `total_batch_size` images per step over all GPUs (the reference
+# code's, on one GPU); tools/train.py sets train_dataloader.batch_size to
+# total_batch_size / GPUs, so the lr and the steps per epoch do not change
+# with the GPU count (mmcvpt/utils/batch.py).
 _base_ = [
     'mmpretrain::_base_/models/vit-base-p16.py',
     'mmpretrain::_base_/default_runtime.py',
@@ -41,8 +45,9 @@ pipeline = [
     dict(type='Resize', scale=(224, 224), interpolation='bicubic'),
     dict(type='PackInputs'),
 ]
+total_batch_size = 32
 train_dataloader = dict(
-    batch_size=32,
+    batch_size=32,  # per GPU: 1 GPU
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

@@ -33,6 +33,7 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]
+total_batch_size = 2  # 1 process x 2
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,

@@ -6,6 +6,7 @@
 _base_ = ['../vtab1k/cvpt_vitb_vtab1k-eurosat.py']
 data_root = 'data/samples/vtab1k'
 model = dict(backbone=dict(init_cfg=None))
+total_batch_size = 8  # 1 process x 8
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,

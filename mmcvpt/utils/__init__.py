@@ -1,3 +1,4 @@
+from .batch import apply_total_batch_size, resolve_total_batch_size
 from .checkpoint_safety import (mmengine_checkpoint_globals,
                                 register_checkpoint_safe_globals)
 from .io import atomic_torch_save
@@ -12,5 +13,5 @@ __all__ = [
     'register_checkpoint_safe_globals', 'adapt_cfg_to_device', 'enable_amp',
     'init_cpu_distributed', 'log_device_changes', 'enable_visualization',
     'PreflightError', 'preflight', 'atomic_torch_save', 'load_cli_config',
-    'build_runner'
+    'build_runner', 'apply_total_batch_size', 'resolve_total_batch_size'
 ]

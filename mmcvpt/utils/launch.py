@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from .batch import resolve_total_batch_size
 from .preflight import PreflightError, preflight
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm')
@@ -171,6 +172,7 @@ def build_runner(cfg: Config, loaders: tuple, amp_requested: bool = False):
         sys.exit(f'error: {e}')
     changes = adapt_cfg_to_device(cfg, amp_requested=amp_requested)
     init_cpu_distributed(cfg.launcher)
+    resolve_total_batch_size(cfg, loaders)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
         Runner.from_cfg(cfg)
     log_device_changes(changes)

@@ -52,6 +52,8 @@ def test_config_builds(path, sample):
 def test_headline_values():
     cfg = Config.fromfile(REPO / 'configs/cvpt_vitb_ade20k.py')
     assert cfg.train_cfg.max_iters == 160000
+    # 16 images per iteration in total, as the paper; 2 per GPU on 8 GPUs
+    assert cfg.total_batch_size == 16
     assert cfg.train_dataloader.batch_size == 2
     assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
@@ -62,6 +64,11 @@ def test_headline_values():
         type='SGD', lr=0.001, momentum=0.9, weight_decay=0.0)
     assert paper.optim_wrapper.paramwise_cfg.custom_keys.head.lr_mult == 10
     assert paper.model.backbone.num_prompts == 10
+    assert (paper.total_batch_size, paper.train_dataloader.batch_size) == \
+        (16, 2)
+    for path in SEG_CONFIGS:  # every ADE20K config trains on 16 in total
+        if 'demo' not in path:
+            assert Config.fromfile(REPO / path).total_batch_size == 16, path
 
 
 def test_stock_mmseg_config_with_cvpt_backbone(tmp_path):
