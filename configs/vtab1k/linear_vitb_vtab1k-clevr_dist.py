@@ -5,8 +5,9 @@ model = dict(
     backbone=dict(num_prompts=0),
     head=dict(num_classes=6))
 data_preprocessor = dict(num_classes=6)
+total_batch_size = 64  # all GPUs; tools/train.py splits it per GPU
 train_dataloader = dict(
-    batch_size=64,
+    batch_size=total_batch_size,  # per GPU on 1 GPU
     dataset=dict(task=task))
 val_dataloader = dict(dataset=dict(task=task))
 test_dataloader = val_dataloader

@@ -8,7 +8,7 @@ from tests.sample_fixtures import make_samples
 from tests.seg_fixtures import REPO, load_tool
 
 # CVPT_METHOD.md, typed here independently of tools/vtab/gen_configs.py:
-# task: (lr, prompts, weight decay, batch)
+# task: (lr, prompts, weight decay, total batch over all GPUs)
 PAPER = {
     'cifar': (1e-3, 10, 0.05, 32),
     'caltech101': (1e-3, 200, 0.05, 32),
@@ -63,7 +63,9 @@ def test_config_values_and_build(path, samples):
     assert cfg.optim_wrapper.optimizer.lr == lr
     assert cfg.optim_wrapper.optimizer.weight_decay == wd
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
-    assert cfg.train_dataloader.batch_size == batch
+    assert cfg.total_batch_size == batch
+    assert cfg.train_dataloader.batch_size == batch  # plain Runner: 1 GPU
+    assert 'auto_scale_lr' not in cfg  # the total does not change with GPUs
     backbone = cfg.model.backbone
     assert backbone.num_prompts == (0 if method == 'linear' else m)
     assert backbone.type == ('VPTViT' if method == 'vpt' else 'CVPTViT')
@@ -105,6 +107,7 @@ def test_demo_config_builds(samples):
     with MODELS.switch_scope_and_registry('mmpretrain') as reg:
         model = reg.build(cfg.model)
     assert model.backbone.num_prompts == 5  # eurosat's
+    assert cfg.total_batch_size == cfg.train_dataloader.batch_size == 8
     dataset = dict(cfg.train_dataloader.dataset, data_root=samples['vtab1k'])
     with DATASETS.switch_scope_and_registry('mmpretrain') as reg:
         assert len(reg.build(dataset)) == 24

@@ -1,7 +1,9 @@
 """Write configs/vtab1k/*.py and configs/fgvc/*.py from ONE table.
 
 The per-task values are the reference code's (CVPT_METHOD.md): learning
-rate, prompts per layer, weight decay and batch size. Every generated file
+rate, prompts per layer, weight decay and batch size. The batch size is the
+total over all GPUs (``total_batch_size``, split per GPU by tools/train.py),
+so a task trains the same on 1 or 8 GPUs. Every generated file
 is a few lines on top of configs/_base_/cvpt_vitb_{vtab1k,fgvc}.py; edit the
 table here and re-run, never the generated files (a test checks they are
 in sync).
@@ -13,7 +15,7 @@ import os.path as osp
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-# task: (lr, prompts, weight decay, batch size)
+# task: (lr, prompts, weight decay, total batch size)
 VTAB1K = {
     'cifar': (1e-3, 10, 0.05, 32),
     'caltech101': (1e-3, 200, 0.05, 32),
@@ -58,8 +60,9 @@ model = dict(
     backbone=dict({backbone}num_prompts={m}),
     head=dict(num_classes={classes}))
 data_preprocessor = dict(num_classes={classes})
+total_batch_size = {batch}  # all GPUs; tools/train.py splits it per GPU
 train_dataloader = dict(
-    batch_size={batch},
+    batch_size=total_batch_size,  # per GPU on 1 GPU
     dataset=dict({root}{name}={name}))
 val_dataloader = dict(dataset=dict({root}{name}={name}))
 test_dataloader = val_dataloader
