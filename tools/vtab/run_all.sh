@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Train every VTAB-1K task (or FGVC dataset) for every seed, one run after another.
 #   tools/vtab/run_all.sh [--val] [--bench vtab1k|fgvc] [--method cvpt|vpt|linear] [--seeds "0 1 2"]
-#                         [--gpus 8] [--slurm PARTITION] [--root work_dirs/vtab] [-- extra train args]
+#                         [--gpus 8] [--slurm PARTITION] [--root work_dirs/vtab] [--dry-run]
+#                         [-- extra train args]
 # Final runs: train800val200 (FGVC: train+val) -> test accuracy at the end of training.
 # --val:      train800 (FGVC: train) -> val200 (FGVC: val), for choosing lr / prompts.
+# --gpus N:   N processes per run; each task keeps its table batch in total (total_batch_size in
+#             its config; tools/train.py gives each GPU total / N), checked for every task first.
+# --dry-run:  print the commands instead of running them.
 # Then: python tools/vtab/summarize.py work_dirs/vtab --method cvpt --seeds 0 1 2
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BENCH=vtab1k METHOD=cvpt SEEDS="0" GPUS=1 SLURM="" ROOT=work_dirs/vtab VAL=0 EXTRA=()
+BENCH=vtab1k METHOD=cvpt SEEDS="0" GPUS=1 SLURM="" ROOT=work_dirs/vtab VAL=0 DRY=0 EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --val) VAL=1; shift ;;
@@ -17,6 +21,7 @@ while [ $# -gt 0 ]; do
     --gpus) GPUS=$2; shift 2 ;;
     --slurm) SLURM=$2; shift 2 ;;
     --root) ROOT=$2; shift 2 ;;
+    --dry-run) DRY=1; shift ;;
     --) shift; EXTRA=("$@"); break ;;
     *) echo "run_all.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -29,18 +34,54 @@ if [ "$VAL" = 1 ]; then
 else
   SPLITS=()
 fi
-for cfg in configs/$BENCH/${METHOD}_vitb_$BENCH-*.py; do
+CONFIGS=(configs/$BENCH/${METHOD}_vitb_$BENCH-*.py)
+[ -f "${CONFIGS[0]}" ] || { echo "run_all.sh: no configs match ${CONFIGS[0]}" >&2; exit 2; }
+
+# The total batch of a run: the extra args' total_batch_size=N, else the config's; an
+# explicit train_dataloader.batch_size=B in the extra args is per GPU (total B x GPUs).
+OVERRIDE="" PER_GPU=""
+for arg in "${EXTRA[@]}"; do
+  case "$arg" in
+    total_batch_size=*) OVERRIDE=${arg#total_batch_size=} ;;
+    train_dataloader.batch_size=*) PER_GPU=${arg#train_dataloader.batch_size=} ;;
+  esac
+done
+total_batch() {
+  if [ -n "$PER_GPU" ]; then echo $((PER_GPU * GPUS))
+  elif [ -n "$OVERRIDE" ]; then echo "$OVERRIDE"
+  else sed -n 's/^total_batch_size = \([0-9]*\).*/\1/p' "$1"; fi
+}
+# Check every task before the first run starts, not hours into the sweep.
+BAD=() GCD=0
+for cfg in "${CONFIGS[@]}"; do
+  total=$(total_batch "$cfg")
+  [ -n "$total" ] || continue
+  a=$GCD b=$total; while [ "$b" != 0 ]; do t=$((a % b)); a=$b; b=$t; done; GCD=$a
+  if [ $((total % GPUS)) != 0 ]; then task=${cfg##*-}; BAD+=("${task%.py} ($total)"); fi
+done
+if [ ${#BAD[@]} -gt 0 ]; then
+  echo "run_all.sh: --gpus $GPUS does not divide the total batch of ${BAD[*]}; use a GPU count" \
+       "that divides $GCD, or set -- --cfg-options total_batch_size=N (and the lr) yourself" >&2
+  exit 2
+fi
+
+run() {
+  if [ "$DRY" = 1 ]; then printf '%q ' "$@"; echo; else "$@"; fi
+}
+for cfg in "${CONFIGS[@]}"; do
   task=${cfg##*-}; task=${task%.py}
+  total=$(total_batch "$cfg")
   for seed in $SEEDS; do
     work=$ROOT/$METHOD/$BENCH/$task/seed$seed
     args=(--work-dir "$work" --cfg-options randomness.seed=$seed "${SPLITS[@]}" "${EXTRA[@]}")
-    echo "[run_all] $task seed $seed -> $work"
+    echo "[run_all] $task seed $seed -> $work (total batch ${total:-?}: $GPUS GPU(s) x ${total:+$((total / GPUS))})"
     if [ -n "$SLURM" ]; then
-      GPUS=$GPUS GPUS_PER_NODE=$GPUS bash tools/slurm_train.sh "$SLURM" "$METHOD-$task-$seed" "$cfg" "${args[@]}"
+      run env GPUS=$GPUS GPUS_PER_NODE=${GPUS_PER_NODE:-$((GPUS < 8 ? GPUS : 8))} \
+        bash tools/slurm_train.sh "$SLURM" "$METHOD-$task-$seed" "$cfg" "${args[@]}"
     elif [ "$GPUS" -gt 1 ]; then
-      bash tools/dist_train.sh "$cfg" "$GPUS" "${args[@]}"
+      run bash tools/dist_train.sh "$cfg" "$GPUS" "${args[@]}"
     else
-      python tools/train.py "$cfg" "${args[@]}"
+      run python tools/train.py "$cfg" "${args[@]}"
     fi
   done
 done

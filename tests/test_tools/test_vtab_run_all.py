@@ -1,0 +1,100 @@
+import itertools
+import os
+import shlex
+import subprocess
+
+import pytest
+from mmengine.config import Config, DictAction
+
+from mmcvpt.utils import apply_total_batch_size
+from tests.seg_fixtures import REPO
+from tests.test_configs.test_cls_configs import PAPER
+
+FAKE_PYTHON = '''#!/usr/bin/env bash
+# records the command line instead of running it
+printf '%q ' "$@" >> "$FAKE_LOG"; echo >> "$FAKE_LOG"
+'''
+
+
+def _run_all(tmp_path, *args):
+    """tools/vtab/run_all.sh with a ``python`` that records its calls."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / 'python').write_text(FAKE_PYTHON)
+    (bin_dir / 'python').chmod(0o755)
+    log = tmp_path / 'calls.txt'
+    log.write_text('')
+    env = dict(
+        os.environ,
+        PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+        FAKE_LOG=str(log))
+    proc = subprocess.run(['bash', 'tools/vtab/run_all.sh', *args],
+                          cwd=REPO,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=60)
+    return proc, [shlex.split(line) for line in log.read_text().splitlines()]
+
+
+def _train_call(argv):
+    """(config, cfg-options, processes) of a recorded python call."""
+    processes = 1
+    for arg in argv:
+        if arg.startswith('--nproc_per_node='):
+            processes = int(arg.split('=')[1])
+    rest = argv[argv.index('tools/train.py') + 1:]
+    options = {}
+    for i, arg in enumerate(rest):
+        if arg == '--cfg-options':
+            for pair in itertools.takewhile(lambda a: not a.startswith('--'),
+                                            rest[i + 1:]):
+                key, value = pair.split('=', 1)
+                options[key] = DictAction._parse_iterable(value)
+    return rest[0], options, processes
+
+
+@pytest.mark.parametrize('gpus', [1, 8])
+def test_each_task_keeps_its_table_batch(tmp_path, gpus):
+    proc, calls = _run_all(tmp_path, '--gpus', str(gpus), '--root',
+                           str(tmp_path / 'work'))
+    assert proc.returncode == 0, proc.stderr
+    assert len(calls) == 19
+    for argv in calls:
+        config, options, processes = _train_call(argv)
+        assert processes == gpus
+        task = config[:-3].split('-', 1)[1]
+        total = PAPER[task][3]
+        assert f'{task} seed 0 -> {tmp_path}/work/cvpt/vtab1k/{task}/seed0 ' \
+            f'(total batch {total}: {gpus} GPU(s) x {total // gpus})' \
+            in proc.stdout
+        # what tools/train.py then does with the same config and options
+        cfg = Config.fromfile(REPO / config)
+        cfg.merge_from_dict(options)
+        apply_total_batch_size(cfg, processes)
+        assert cfg.train_dataloader.batch_size == total // gpus
+        assert cfg.total_batch_size == total
+
+
+def test_gpu_count_that_does_not_divide_stops_before_any_run(tmp_path):
+    proc, calls = _run_all(tmp_path, '--gpus', '32', '--bench', 'fgvc')
+    assert proc.returncode == 2 and calls == []
+    assert proc.stderr.strip() == (
+        'run_all.sh: --gpus 32 does not divide the total batch of NABirds '
+        '(16) OxfordFlowers (16) StanfordCars (16) StanfordDogs (16); use a '
+        'GPU count that divides 16, or set -- --cfg-options '
+        'total_batch_size=N (and the lr) yourself')
+    # a total given on the command line is what is checked
+    proc, calls = _run_all(tmp_path, '--gpus', '3', '--bench', 'fgvc', '--',
+                           '--cfg-options', 'total_batch_size=48')
+    assert proc.returncode == 0 and len(calls) == 5
+    assert '(total batch 48: 3 GPU(s) x 16)' in proc.stdout
+
+
+def test_dry_run_prints_the_commands(tmp_path):
+    proc, calls = _run_all(tmp_path, '--gpus', '2', '--bench', 'fgvc',
+                           '--dry-run', '--seeds', '0 1')
+    assert proc.returncode == 0 and calls == []
+    assert 'bash tools/dist_train.sh configs/fgvc/cvpt_vitb_fgvc-NABirds.py ' \
+        '2 --work-dir work_dirs/vtab/cvpt/fgvc/NABirds/seed1 --cfg-options ' \
+        'randomness.seed=1' in proc.stdout
