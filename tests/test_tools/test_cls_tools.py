@@ -4,7 +4,7 @@ from mmengine.registry import DefaultScope
 
 import mmcvpt  # noqa: F401
 from tests.sample_fixtures import make_samples
-from tests.seg_fixtures import REPO, run_tool
+from tests.seg_fixtures import REPO, load_tool, run_tool
 
 TINY = '''
 model = dict(
@@ -40,6 +40,9 @@ def trained(tmp_path_factory):
 def test_one_epoch_train_and_val(trained):
     cfg, work, _, log = trained
     assert 'accuracy/top1' in log and 'Epoch(val) [1]' in log
+    assert 'total batch 8 = 8 per process x 1 process' in log  # the demo's
+    # what tools/vtab/summarize.py reads back from mmengine's own files
+    assert load_tool('tools/vtab/summarize.py').run_total_batch(work) == [8]
     ckpt = torch.load(work / 'epoch_1.pth', weights_only=True)
     assert ckpt['state_dict']['backbone.prompts'].shape == (2, 3, 64)
     assert (work / 'epoch_1_peft.pth').is_file()

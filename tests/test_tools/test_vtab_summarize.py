@@ -13,9 +13,19 @@ def tool():
     return load_tool(TOOL)
 
 
-def _write_run(root, task, seed, acc, bench='vtab1k'):
-    d = root / 'cvpt' / bench / task / f'seed{seed}' / '20260101_000000'
+def _write_run(root, task, seed, acc, bench='vtab1k', batch=None, gpus=1,
+               stamp='20260101_000000'):
+    """A run folder as mmengine writes it; with ``batch``, its dumped config
+    and log (the per-process batch and the process count)."""
+    d = root / 'cvpt' / bench / task / f'seed{seed}' / stamp
     (d / 'vis_data').mkdir(parents=True)
+    if batch is not None:
+        (d / 'vis_data/config.py').write_text(
+            f"total_batch_size = {batch * gpus}\n"
+            f"train_dataloader = dict(\n    batch_size={batch},\n"
+            f"    dataset=dict(task='{task}'))\n")
+        (d / f'{stamp}.log').write_text(
+            f'Runtime environment:\n    seed: 0\n    GPU number: {gpus}\n')
     lines = [
         dict(loss=1.0, step=1), {
             'accuracy/top1': 1.0,
@@ -44,18 +54,21 @@ def test_table_hand_computed(tool, runs, tmp_path, capsys):
         [str(runs), '--seeds', '0', '1', '--csv',
          str(tmp_path / 'out.csv')])
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == '| vtab1k (cvpt, seeds 0, 1) | top-1 (%) |'
-    assert '| cifar | 51.00 ± 1.41 |' in out
-    assert '| smallnorb_ele | 69.00 ± 1.41 |' in out
+    assert out[0] == \
+        '| vtab1k (cvpt, seeds 0, 1) | top-1 (%) | total batch |'
+    assert '| cifar | 51.00 ± 1.41 | ? |' in out  # no config / log written
+    assert '| smallnorb_ele | 69.00 ± 1.41 | ? |' in out
     # Natural: tasks 0-6 -> 51..57; Specialized: 7-10 -> 58..61;
     # Structured: 11-18 -> 62..69.
-    assert '| Natural mean (7 tasks) | 54.00 |' in out
-    assert '| Specialized mean (4 tasks) | 59.50 |' in out
-    assert '| Structured mean (8 tasks) | 65.50 |' in out
-    assert '| Mean of group means | 59.67 |' in out  # (54+59.5+65.5)/3
-    assert '| Mean of 19 tasks | 60.00 |' in out  # mean of 51..69
+    assert '| Natural mean (7 tasks) | 54.00 |  |' in out
+    assert '| Specialized mean (4 tasks) | 59.50 |  |' in out
+    assert '| Structured mean (8 tasks) | 65.50 |  |' in out
+    assert '| Mean of group means | 59.67 |  |' in out  # (54+59.5+65.5)/3
+    assert '| Mean of 19 tasks | 60.00 |  |' in out  # mean of 51..69
     rows = (tmp_path / 'out.csv').read_text().splitlines()
-    assert rows[0] == 'name,top1' and rows[-1] == 'Mean of 19 tasks,60.00'
+    assert rows[0] == 'name,top1,total_batch'
+    assert rows[1] == 'cifar,51.00 ± 1.41,?'
+    assert rows[-1] == 'Mean of 19 tasks,60.00,'
 
 
 def test_missing_runs(tool, runs, capsys):
@@ -63,14 +76,14 @@ def test_missing_runs(tool, runs, capsys):
     shutil.rmtree(runs / 'cvpt/vtab1k/kitti/seed1')
     tool.main([str(runs), '--seeds', '0', '1'])
     captured = capsys.readouterr()
-    assert '| kitti | 64.00 (1/2 seeds) |' in captured.out
-    assert '| Structured mean (8 tasks) | incomplete |' in captured.out
-    assert '| Natural mean (7 tasks) | 54.00 |' in captured.out
-    assert '| Mean of group means | incomplete |' in captured.out
+    assert '| kitti | 64.00 (1/2 seeds) | ? |' in captured.out
+    assert '| Structured mean (8 tasks) | incomplete |  |' in captured.out
+    assert '| Natural mean (7 tasks) | 54.00 |  |' in captured.out
+    assert '| Mean of group means | incomplete |  |' in captured.out
     tool.main([str(runs), '--seeds', '0', '1', '2'])
     captured = capsys.readouterr()
-    assert '| Natural mean (7 tasks) | incomplete |' in captured.out
-    assert '| Mean of 19 tasks | incomplete |' in captured.out
+    assert '| Natural mean (7 tasks) | incomplete |  |' in captured.out
+    assert '| Mean of 19 tasks | incomplete |  |' in captured.out
     assert 'missing 20 runs (no accuracy/top1): cifar seed 2' in \
         captured.err
     assert 'kitti seed 1' in captured.err
@@ -81,6 +94,32 @@ def test_fgvc(tool, tmp_path, capsys):
         _write_run(tmp_path, name, 0, 80.0 + 2 * i, bench='fgvc')
     tool.main([str(tmp_path), '--bench', 'fgvc'])
     out = capsys.readouterr().out.splitlines()
-    assert '| NABirds | 82.00 |' in out
-    assert '| Mean of 5 tasks | 84.00 |' in out
+    assert '| NABirds | 82.00 | ? |' in out
+    assert '| Mean of 5 tasks | 84.00 |  |' in out
     assert not any('group' in line for line in out)
+
+
+def test_total_batch_recorded_per_run(tool, tmp_path, capsys):
+    """Per-process batch x GPU number of each run, checked against the
+    table's total (configs/vtab1k/cvpt_vitb_vtab1k-<task>.py)."""
+    for seed in (0, 1):
+        _write_run(tmp_path, 'dtd', seed, 70.0, batch=8, gpus=8)  # 64
+        _write_run(tmp_path, 'cifar', seed, 90.0, batch=32, gpus=1)  # 32
+    # sun397 (table: 16): one run as run_all.sh --gpus 8 trained before
+    # total_batch_size, 16 per GPU on 8 GPUs; one resumed on 2 GPUs
+    _write_run(tmp_path, 'sun397', 0, 50.0, batch=16, gpus=8)
+    _write_run(tmp_path, 'sun397', 1, 51.0, batch=8, gpus=2)
+    _write_run(tmp_path, 'sun397', 1, 52.0, batch=16, gpus=1,
+               stamp='20260102_000000')
+    _write_run(tmp_path, 'kitti', 0, 60.0)  # no config / log: unknown
+    tool.main([str(tmp_path), '--seeds', '0', '1'])
+    captured = capsys.readouterr()
+    assert '| dtd | 70.00 ± 0.00 | 64 |' in captured.out
+    assert '| cifar | 90.00 ± 0.00 | 32 |' in captured.out
+    assert '| sun397 | 51.00 ± 1.41 | 16 / 128 (table: 16) |' in captured.out
+    assert '| kitti | 60.00 (1/2 seeds) | ? |' in captured.out
+    assert 'total batch differs from the table (e.g. runs from before ' \
+        'total_batch_size, on several GPUs): sun397: 16 / 128 (table: 16)' \
+        in captured.err
+    assert tool.run_total_batch(tmp_path / 'cvpt/vtab1k/sun397/seed1') == \
+        [16, 16]

@@ -3,7 +3,10 @@
 Reads ``<work_root>/<method>/<bench>/<task>/seed<k>/`` (the layout
 tools/vtab/run_all.sh writes) and takes, per run, the last
 ``accuracy/top1`` in ``*/vis_data/scalars.json``: the test accuracy at the
-end of training. Prints markdown (and writes CSV with ``--csv``): one row per
+end of training, and the total batch the run trained with (per-process
+``train_dataloader.batch_size`` in ``*/vis_data/config.py`` times the ``GPU
+number`` in the run's log; ``?`` if they are missing), flagged where it is not
+the task's ``total_batch_size`` in configs/. Prints markdown (and writes CSV with ``--csv``): one row per
 task, the VTAB-1K group means, and two overall means, labelled: the mean of
 the 19 tasks and the mean of the three group means. With several seeds each
 cell is mean ± std (sample std) over seeds; a task missing a seed shows
@@ -12,14 +15,19 @@ cell is mean ± std (sample std) over seeds; a task missing a seed shows
     python tools/vtab/summarize.py work_dirs/vtab --method cvpt --csv out.csv
 """
 import argparse
+import ast
 import csv
 import glob
 import json
 import os.path as osp
+import re
 import statistics
 import sys
 
 from mmcvpt.datasets import FGVC_DATASETS, VTAB1K_GROUPS, VTAB1K_TASKS
+
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def run_accuracy(run_dir):
@@ -35,11 +43,60 @@ def run_accuracy(run_dir):
     return last
 
 
+def _train_batch_size(config_file):
+    """train_dataloader.batch_size in a config mmengine dumped, or None."""
+    with open(config_file) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(t, 'id', None) == 'train_dataloader'
+                for t in node.targets):
+            value = node.value
+            if isinstance(value, ast.Call):
+                for kw in value.keywords:
+                    if kw.arg == 'batch_size':
+                        return ast.literal_eval(kw.value)
+            elif isinstance(value, ast.Dict):
+                for key, val in zip(value.keys, value.values):
+                    if getattr(key, 'value', None) == 'batch_size':
+                        return ast.literal_eval(val)
+    return None
+
+
+def run_total_batch(run_dir):
+    """Total batch each session of a run trained with (per process x
+    processes), one entry per ``<timestamp>/`` folder; None where unknown."""
+    totals = []
+    for config in sorted(
+            glob.glob(osp.join(run_dir, '*/vis_data/config.py'))):
+        stamp_dir = osp.dirname(osp.dirname(config))
+        log = osp.join(stamp_dir, osp.basename(stamp_dir) + '.log')
+        batch = _train_batch_size(config)
+        world = None
+        if osp.isfile(log):
+            with open(log) as f:
+                found = re.search(r'GPU number: (\d+)', f.read())
+            world = int(found.group(1)) if found else None
+        totals.append(batch * world if batch and world else None)
+    return totals
+
+
+def table_total_batch(method, bench, task):
+    """total_batch_size written in the task's generated config, or None."""
+    path = osp.join(REPO, 'configs', bench, f'{method}_vitb_{bench}-{task}.py')
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        found = re.search(r'^total_batch_size = (\d+)', f.read(), re.M)
+    return int(found.group(1)) if found else None
+
+
 def collect(root, method, bench, tasks, seeds):
-    """-> ({task: [acc per seed]}, [missing run descriptions])."""
-    results, missing = {}, []
+    """-> ({task: [acc per seed]}, {task: [total batch per run]},
+    [missing run descriptions])."""
+    results, batches, missing = {}, {}, []
     for task in tasks:
-        accs = []
+        accs, totals = [], []
         for seed in seeds:
             run = osp.join(root, method, bench, task, f'seed{seed}')
             acc = run_accuracy(run)
@@ -47,8 +104,24 @@ def collect(root, method, bench, tasks, seeds):
                 missing.append(f'{task} seed {seed} ({run})')
             else:
                 accs.append(acc)
+                totals += run_total_batch(run) or [None]
         results[task] = accs
-    return results, missing
+        batches[task] = totals
+    return results, batches, missing
+
+
+def batch_cell(totals, expected=None):
+    """Distinct total batches of a task's runs; the table's value where it
+    differs, e.g. ``256 (table: 32)``."""
+    if not totals:
+        return '—'
+    seen = sorted({t for t in totals if t is not None})
+    text = ' / '.join(map(str, seen)) + (' / ?' if None in totals else '')
+    if not seen:
+        text = '?'
+    elif expected is not None and seen != [expected]:
+        text += f' (table: {expected})'
+    return text
 
 
 def cell(values, num_seeds):
@@ -106,19 +179,32 @@ def main(argv=None):
         groups = {t: g for t, (_, g) in VTAB1K_TASKS.items()}
     else:
         tasks, groups = list(FGVC_DATASETS), None
-    results, missing = collect(args.root, args.method, args.bench, tasks,
-                               args.seeds)
+    results, batches, missing = collect(args.root, args.method, args.bench,
+                                        tasks, args.seeds)
     rows = summarize(results, groups, len(args.seeds))
+    batch_texts = {
+        task: batch_cell(totals,
+                         table_total_batch(args.method, args.bench, task))
+        for task, totals in batches.items()
+    }
+    rows = [(name, text, batch_texts.get(name, '')) for name, text in rows]
     seeds = ', '.join(map(str, args.seeds))
-    print(f'| {args.bench} ({args.method}, seeds {seeds}) | top-1 (%) |')
-    print('|---|---|')
-    for name, text in rows:
-        print(f'| {name} | {text} |')
+    print(f'| {args.bench} ({args.method}, seeds {seeds}) | top-1 (%) '
+          '| total batch |')
+    print('|---|---|---|')
+    for name, text, batch in rows:
+        print(f'| {name} | {text} | {batch} |')
     if args.csv:
         with open(args.csv, 'w', newline='') as f:
             writer = csv.writer(f)
-            writer.writerow(['name', 'top1'])
+            writer.writerow(['name', 'top1', 'total_batch'])
             writer.writerows(rows)
+    off = [f'{task}: {text}' for task, text in batch_texts.items()
+           if 'table' in text]
+    if off:
+        print('total batch differs from the table (e.g. runs from before '
+              'total_batch_size, on several GPUs): ' + '; '.join(off),
+              file=sys.stderr)
     if missing:
         print(
             f'missing {len(missing)} runs (no accuracy/top1): ' +
