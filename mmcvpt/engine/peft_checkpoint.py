@@ -2,9 +2,11 @@
 
 A PEFT checkpoint is an mmengine-style file, ``{'meta': ..., 'state_dict':
 ...}``, whose state dict has every tensor of the model except the frozen
-parameters (prompts, heads and the heads' normalisation statistics), and
-whose ``meta['peft']`` says which backbone it expects. The frozen backbone
-comes from its pretrained file, so the pair reproduces the full model.
+backbone tensors its pretrained file holds, plus ``backbone.peft_meta``
+naming that file and its sha256. Any loader (``load_from``, ``init_model``,
+the Inferencers, ``get_model``, ``tools/test.py``) gives the same model as
+the full checkpoint: the backbone fills the frozen tensors from the verified
+file while the state dict is loaded, or stops with one line.
 """
 import os.path as osp
 
@@ -12,6 +14,8 @@ import torch
 import torch.nn as nn
 
 from mmcvpt.models.backbones import PromptedViT
+from mmcvpt.models.backbones.prompted_vit import PEFT_META_KEY
+from mmcvpt.models.utils.pretrained import CheckpointError
 from mmcvpt.utils.io import atomic_torch_save
 from mmcvpt.version import __version__
 
@@ -24,13 +28,35 @@ def peft_path(ckpt_path: str) -> str:
     return root + PEFT_SUFFIX
 
 
-def tuned_state_dict(model: nn.Module) -> dict:
-    """The model's state dict without its frozen parameters."""
-    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
-    return {
+def _prompted_backbones(model: nn.Module):
+    """``(state-dict prefix, module)`` of every PromptedViT in ``model``."""
+    for name, module in model.named_modules():
+        if isinstance(module, PromptedViT):
+            yield (name + '.' if name else ''), module
+
+
+def tuned_state_dict(model: nn.Module, config: str = None) -> dict:
+    """The model's state dict without what the pretrained file restores.
+
+    Left out: frozen backbone tensors that the backbone's pretrained file
+    holds (checked by key when saving, by sha256 when loading). Kept: every
+    trainable tensor, buffers, and frozen tensors nothing else can rebuild
+    (no pretrained file, ``cross_attn_weights='random'``). Each prompted
+    backbone adds ``<prefix>peft_meta`` (a dict) that lets any loader
+    complete and verify the state dict.
+    """
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    rebuildable, metas = set(), {}
+    for prefix, backbone in _prompted_backbones(model):
+        rebuildable |= {prefix + k for k in backbone.peft_rebuildable_keys()}
+        metas[prefix + PEFT_META_KEY] = backbone.peft_meta(config)
+    state = {
         k: v.detach().cpu()
-        for k, v in model.state_dict().items() if k not in frozen
+        for k, v in model.state_dict().items()
+        if k in trainable or k not in rebuildable
     }
+    state.update(metas)
+    return state
 
 
 def peft_metadata(model: nn.Module, config: str = None) -> dict:
@@ -38,53 +64,35 @@ def peft_metadata(model: nn.Module, config: str = None) -> dict:
     meta = dict(mmcvpt_version=__version__, config=config)
     backbone = getattr(model, 'backbone', None)
     if isinstance(backbone, PromptedViT):
-        init_cfg = backbone.init_cfg if isinstance(backbone.init_cfg,
-                                                   dict) else {}
-        meta.update(
-            backbone_type=type(backbone).__name__,
-            arch=dict(
-                embed_dims=backbone.embed_dims,
-                num_layers=backbone.num_layers,
-                num_heads=backbone.num_heads),
-            num_prompts=backbone.num_prompts,
-            pretrained=init_cfg.get('checkpoint'))
+        meta.update(backbone.peft_meta(config))
     return meta
 
 
 def check_peft_metadata(model: nn.Module, meta: dict, source: str) -> None:
-    """Raise ValueError if ``model`` is not what the checkpoint was for."""
-    expected = peft_metadata(model)
-    for key in ('backbone_type', 'arch', 'num_prompts'):
-        if meta.get(key) != expected.get(key):
-            raise ValueError(
-                f'PEFT checkpoint {source} was saved for {key}='
-                f'{meta.get(key)!r} but this model has {key}='
-                f'{expected.get(key)!r}; use the config it was trained with '
-                f"({meta.get('config')})")
+    """Raise CheckpointError if ``model`` is not what the file was for."""
+    backbone = getattr(model, 'backbone', None)
+    if isinstance(backbone, PromptedViT):
+        backbone.check_peft_signature(meta, f'{source} ')
 
 
 def save_peft_checkpoint(model: nn.Module, path: str, meta: dict) -> None:
     """Write atomically (temporary file + rename): never half a file."""
-    atomic_torch_save(dict(meta=meta, state_dict=tuned_state_dict(model)),
-                      path)
+    config = meta.get('peft', {}).get('config')
+    atomic_torch_save(
+        dict(meta=meta, state_dict=tuned_state_dict(model, config)), path)
 
 
 def load_peft_checkpoint(model: nn.Module, path: str) -> dict:
     """Pretrained backbone + PEFT tensors into ``model``; returns the meta.
 
-    The backbone is initialised from its ``init_cfg`` (the pretrained file)
-    first, then the tuned tensors are loaded; every one must fit the model.
+    The backbone completes the state dict from its verified pretrained file
+    (see :class:`PromptedViT`); the result must fit the model exactly.
     """
     ckpt = torch.load(path, map_location='cpu', weights_only=True)
     meta = ckpt.get('meta', {})
     if 'peft' not in meta:
-        raise ValueError(f'{path} is not a PEFT checkpoint (no meta.peft); '
-                         'load it with load_from instead')
+        raise CheckpointError(f'{path} is not a PEFT checkpoint (no '
+                              'meta.peft); load it with load_from instead')
     check_peft_metadata(model, meta['peft'], path)
-    model.backbone.init_weights()
-    missing, unexpected = model.load_state_dict(
-        ckpt['state_dict'], strict=False)
-    if unexpected:
-        raise ValueError(f'PEFT checkpoint {path} has tensors this model '
-                         f'lacks: {unexpected[:5]}')
+    model.load_state_dict(ckpt['state_dict'], strict=True)
     return meta

@@ -1,4 +1,6 @@
+import hashlib
 import os
+import shutil
 
 import pytest
 import torch
@@ -6,8 +8,8 @@ from mmengine.config import Config
 from mmengine.registry import MODELS
 
 import mmcvpt  # noqa: F401
-from mmcvpt.engine import load_peft_checkpoint
-from mmcvpt.models import CVPTViT
+from mmcvpt.engine import load_peft_checkpoint, tuned_state_dict
+from mmcvpt.models import CheckpointError, CVPTViT
 from tests.seg_fixtures import make_sample, run_tool, tiny_config
 
 ARCH = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
@@ -24,7 +26,9 @@ def run(tmp_path_factory):
     torch.save({'state_dict': vit.state_dict()}, pretrained)
     extra = ("model.update(backbone=dict(model['backbone'], init_cfg=dict("
              f"_delete_=True, type='Pretrained', checkpoint='{pretrained}'"
-             ')))\n')
+             ')))\n'
+             'default_hooks = dict(logger=dict(interval=1), checkpoint=dict('
+             'interval=1, max_keep_ckpts=1))\n')
     cfg = tiny_config(tmp / 'tiny.py', sample, extra=extra)
     run_tool('tools/train.py', str(cfg), '--work-dir', str(tmp / 'work'))
     return tmp, cfg, sample
@@ -39,7 +43,15 @@ def test_peft_file_has_only_tuned_tensors(run):
         for k in full['state_dict']
         if k.startswith('backbone.') and k != 'backbone.prompts'
     }
-    assert set(peft['state_dict']) == set(full['state_dict']) - frozen
+    assert set(peft['state_dict']) == \
+        set(full['state_dict']) - frozen | {'backbone.peft_meta'}
+    meta = peft['state_dict']['backbone.peft_meta']
+    sha = hashlib.sha256((tmp / 'vit_tiny.pth').read_bytes()).hexdigest()
+    assert meta['pretrained_sha256'] == sha
+    assert meta['pretrained'] == str(tmp / 'vit_tiny.pth')
+    assert (meta['num_prompts'], meta['patch_size'], meta['prompt_position'],
+            meta['cross_attn_weights']) == (4, 16, 'after_attn', 'shared')
+    assert meta['config'] == str(cfg)
     assert 'decode_head.bottleneck.bn.running_mean' in peft['state_dict']
     assert peft['meta']['peft']['num_prompts'] == 4
     assert peft['meta']['peft']['arch'] == dict(
@@ -91,3 +103,135 @@ def test_mismatched_metadata_is_refused(run):
             r'was saved for num_prompts=4 but this model has '
             r'num_prompts=8; use the config it was trained with'):
         load_peft_checkpoint(model, str(tmp / 'work/iter_2_peft.pth'))
+
+
+def test_peft_files_rotate_with_their_checkpoints(run):
+    tmp, _, _ = run  # checkpoint every iteration, max_keep_ckpts=1
+    names = sorted(p.name for p in (tmp / 'work').glob('*.pth'))
+    assert names == ['iter_2.pth', 'iter_2_peft.pth']
+
+
+def test_peft_file_through_mmseg_apis_equals_full_checkpoint(run):
+    """What a user does with the small file: init_model / MMSegInferencer
+    (neither calls init_weights; init_model even drops the init_cfg)."""
+    from mmseg.apis import MMSegInferencer, inference_model, init_model
+    tmp, cfg, sample = run
+    img = str(sample / 'images/validation/ADE_val_00000003.jpg')
+    full = init_model(str(cfg), str(tmp / 'work/iter_2.pth'), device='cpu')
+    peft = init_model(str(cfg), str(tmp / 'work/iter_2_peft.pth'),
+                      device='cpu')
+    inferencer = MMSegInferencer(
+        model=str(cfg), weights=str(tmp / 'work/iter_2_peft.pth'),
+        device='cpu')
+    expected = full.state_dict()
+    for model in (peft, inferencer.model):
+        state = model.state_dict()
+        assert state.keys() == expected.keys()
+        assert all(torch.equal(state[k], expected[k]) for k in expected)
+    with torch.no_grad():
+        logits = [inference_model(m, img).seg_logits.data
+                  for m in (full, peft, inferencer.model)]
+    assert (logits[1] - logits[0]).abs().max() == 0
+    assert (logits[2] - logits[0]).abs().max() == 0
+    pred = inferencer(img, return_datasamples=True).pred_sem_seg.data
+    assert torch.equal(pred, logits[0].argmax(0, keepdim=True))
+
+
+def test_peft_file_refuses_missing_or_different_pretrained(run, tmp_path):
+    from mmseg.apis import init_model
+    tmp, cfg, _ = run
+    peft = torch.load(tmp / 'work/iter_2_peft.pth', weights_only=True)
+    sha = peft['state_dict']['backbone.peft_meta']['pretrained_sha256']
+    moved = tmp_path / 'moved.pth'
+    shutil.copy(tmp / 'work/iter_2_peft.pth', moved)
+    # Same name, other content (another checkpoint of the "same" ViT).
+    other = tmp_path / 'other_vit.pth'
+    peft['state_dict']['backbone.peft_meta']['pretrained'] = str(other)
+    torch.save(peft, moved)
+    with pytest.raises(CheckpointError) as err:
+        init_model(str(cfg), str(moved), device='cpu')
+    assert f"'{other}'" in str(err.value) and sha in str(err.value)
+    assert 'not there' in str(err.value) and '\n' not in str(err.value)
+    vit = CVPTViT(arch=ARCH, img_size=64, num_prompts=0)
+    torch.save({'state_dict': vit.state_dict()}, other)
+    with pytest.raises(CheckpointError,
+                       match=r"pretrained backbone '.*other_vit\.pth' has "
+                       r'sha256 [0-9a-f]{16}\.\.\. but the PEFT checkpoint '
+                       rf'was trained on .* with sha256 {sha}; use that file'):
+        init_model(str(cfg), str(moved), device='cpu')
+    shutil.copy(tmp / 'vit_tiny.pth', other)  # the right bytes elsewhere
+    init_model(str(cfg), str(moved), device='cpu')
+
+
+def test_full_checkpoint_with_other_prompt_count_is_refused(run):
+    from mmseg.apis import init_model
+    tmp, cfg, _ = run
+    for name in ('iter_2.pth', 'iter_2_peft.pth'):
+        with pytest.raises(CheckpointError) as err:
+            init_model(str(cfg), str(tmp / 'work' / name), device='cpu',
+                       cfg_options={'model.backbone.num_prompts': 8})
+        assert '\n' not in str(err.value)
+        if name == 'iter_2.pth':
+            assert str(err.value) == (
+                'backbone.prompts: checkpoint shape (4, 4, 64) but the model '
+                'has (4, 8, 64); the config differs: num_prompts 4 in the '
+                'checkpoint, 8 in the config')
+        else:
+            assert 'saved for num_prompts=4 but this model has ' \
+                'num_prompts=8' in str(err.value)
+    with pytest.raises(CheckpointError, match='model has num_prompts=0'):
+        init_model(str(cfg), str(tmp / 'work/iter_2.pth'), device='cpu',
+                   cfg_options={'model.backbone.num_prompts': 0})
+
+
+def _backbone(pretrained=None, **kwargs):
+    init_cfg = None if pretrained is None else dict(
+        type='Pretrained', checkpoint=str(pretrained))
+    model = CVPTViT(arch=ARCH, img_size=32, patch_size=8, num_prompts=3,
+                    init_cfg=init_cfg, **kwargs)
+    model.init_weights()
+    return model
+
+
+class _Wrapper(torch.nn.Module):
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        self.head = torch.nn.Linear(64, 2)
+
+
+@pytest.mark.parametrize('weights,stored', [
+    ('shared', set()),
+    ('copy', set()),
+    ('random', {'cross_attn'}),
+])
+def test_peft_state_keeps_what_the_pretrained_file_cannot_rebuild(
+        tmp_path, weights, stored):
+    torch.manual_seed(0)
+    vit = CVPTViT(arch=ARCH, img_size=32, patch_size=8, num_prompts=0)
+    torch.save({'state_dict': vit.state_dict()}, tmp_path / 'vit.pth')
+    torch.manual_seed(1)
+    src = _Wrapper(_backbone(tmp_path / 'vit.pth', cross_attn_weights=weights))
+    state = tuned_state_dict(src)
+    kept = {k.split('.')[1] for k in state if k.startswith('backbone.')}
+    assert kept == {'prompts', 'peft_meta'} | stored
+    torch.manual_seed(2)  # other random tensors everywhere
+    dst = _Wrapper(CVPTViT(arch=ARCH, img_size=32, patch_size=8,
+                           num_prompts=3, cross_attn_weights=weights))
+    assert dst.load_state_dict(state, strict=True).missing_keys == []
+    expected = src.state_dict()
+    assert all(torch.equal(dst.state_dict()[k], v)
+               for k, v in expected.items())
+
+
+def test_peft_state_without_pretrained_file_keeps_the_backbone():
+    torch.manual_seed(1)
+    src = _Wrapper(_backbone())
+    state = tuned_state_dict(src)
+    assert state['backbone.peft_meta']['pretrained_sha256'] is None
+    assert set(state) == set(src.state_dict()) | {'backbone.peft_meta'}
+    dst = _Wrapper(_backbone())
+    dst.load_state_dict(state)
+    assert torch.equal(dst.backbone.layers[1].attn.qkv.weight,
+                       src.backbone.layers[1].attn.qkv.weight)

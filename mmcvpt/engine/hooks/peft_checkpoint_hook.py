@@ -1,50 +1,87 @@
+import glob
+import os
+import os.path as osp
+
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ..peft_checkpoint import (check_peft_metadata, peft_metadata, peft_path,
-                               save_peft_checkpoint)
+from ..peft_checkpoint import PEFT_SUFFIX, peft_metadata, peft_path, \
+    save_peft_checkpoint
+
+
+# Message-hub entries where CheckpointHook names what it has just saved.
+CKPT_KEYS = ('last_ckpt', 'best_ckpt')
+
+
+def _companion(peft_file: str) -> str:
+    """``iter_4_peft.pth`` -> ``iter_4.pth``."""
+    return peft_file[:-len(PEFT_SUFFIX)] + '.pth'
 
 
 @HOOKS.register_module()
 class PEFTCheckpointHook(Hook):
-    """Write ``<checkpoint>_peft.pth`` beside every checkpoint mmengine saves,
-    and make ``load_from=<..._peft.pth>`` work.
+    """Write ``<checkpoint>_peft.pth`` beside every checkpoint mmengine saves.
 
-    The PEFT file has only the tuned tensors (see
-    :mod:`mmcvpt.engine.peft_checkpoint`). When one is loaded, its metadata
-    is checked against the model and the backbone is initialised from its
-    pretrained file before mmengine loads the tuned tensors.
+    The PEFT file has only the tensors its pretrained backbone file cannot
+    restore (see :mod:`mmcvpt.engine.peft_checkpoint`); ``load_from``,
+    ``tools/test.py``, mmseg's/mmpretrain's Inferencers and ``init_model``
+    load it like a full checkpoint. A PEFT file goes when CheckpointHook
+    removes its checkpoint (``max_keep_ckpts``, a replaced best checkpoint).
     """
 
     priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) has saved
 
     def __init__(self):
-        self._last = None
+        self._last = {}
+        self._written = []
 
     def before_train(self, runner) -> None:
-        # On resume the message hub already names the previous checkpoint.
-        self._last = runner.message_hub.get_info('last_ckpt')
+        # On resume the message hub already names the previous checkpoint,
+        # and CheckpointHook goes on rotating the earlier files.
+        self._last = {k: runner.message_hub.get_info(k) for k in CKPT_KEYS}
+        self._written = [
+            f for f in sorted(
+                glob.glob(osp.join(runner.work_dir, '*' + PEFT_SUFFIX)))
+            if osp.isfile(_companion(f))
+        ]
 
     def _model(self, runner):
         model = runner.model
         return model.module if is_model_wrapper(model) else model
 
     def _save_if_new(self, runner) -> None:
-        last = runner.message_hub.get_info('last_ckpt')
-        if last is None or last == self._last:
-            return
-        self._last = last
-        if is_main_process():
-            model = self._model(runner)
-            meta = dict(
-                peft=peft_metadata(model, runner.cfg.get('filename')),
-                dataset_meta=getattr(runner.train_dataloader.dataset,
-                                     'metainfo', None),
-                iter=runner.iter,
-                epoch=runner.epoch)
-            save_peft_checkpoint(model, peft_path(last), meta)
+        for key in CKPT_KEYS:
+            last = runner.message_hub.get_info(key)
+            if last is not None and last != self._last.get(key):
+                self._last[key] = last
+                if is_main_process():
+                    self._save(runner, last)
+
+    def _save(self, runner, last: str) -> None:
+        model = self._model(runner)
+        meta = dict(
+            peft=peft_metadata(model, getattr(runner.cfg, 'filename', None)),
+            dataset_meta=getattr(runner.train_dataloader.dataset, 'metainfo',
+                                 None),
+            iter=runner.iter,
+            epoch=runner.epoch)
+        path = peft_path(last)
+        save_peft_checkpoint(model, path, meta)
+        if path not in self._written:
+            self._written.append(path)
+        self._remove_orphans()
+
+    def _remove_orphans(self) -> None:
+        """PEFT files whose checkpoint CheckpointHook has removed."""
+        keep = []
+        for path in self._written:
+            if osp.isfile(_companion(path)):
+                keep.append(path)
+            elif osp.isfile(path):
+                os.remove(path)
+        self._written = keep
 
     def after_train_iter(self,
                          runner,
@@ -58,14 +95,3 @@ class PEFTCheckpointHook(Hook):
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self._save_if_new(runner)  # best checkpoints
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = checkpoint.get('meta', {}).get('peft')
-        if meta is None:
-            return
-        model = self._model(runner)
-        check_peft_metadata(model, meta, str(runner.cfg.get('load_from')))
-        # The frozen weights are not in the file: pretrained first (a no-op
-        # if the runner initialised them already); mmengine then loads the
-        # tuned tensors on top.
-        model.backbone.init_weights()

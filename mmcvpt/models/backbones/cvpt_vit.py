@@ -83,8 +83,6 @@ class CVPTViT(PromptedViT):
         self.cross_attn_weights = cross_attn_weights
         self.train_cross_attn = train_cross_attn
         self.cross_attn_impl = cross_attn_impl
-        # layer index -> (source tensors, their versions, impl, prepared)
-        self._inference_cache = {}
 
         self.cross_attn = None
         if cross_attn_weights != 'shared' and self.num_prompts > 0:
@@ -125,35 +123,40 @@ class CVPTViT(PromptedViT):
                 if dst not in state_dict and src in state_dict:
                     state_dict[dst] = state_dict[src]
 
+    def peft_signature(self) -> dict:
+        return dict(
+            super().peft_signature(),
+            prompt_position=self.prompt_position,
+            cross_attn_weights=self.cross_attn_weights)
+
+    def peft_rebuildable_keys(self) -> set:
+        keys = super().peft_rebuildable_keys()
+        if self.cross_attn_weights == 'copy' and self.cross_attn is not None:
+            keys |= {
+                k
+                for k in self.state_dict() if k.startswith('cross_attn.')
+                and k.replace('cross_attn.', 'layers.', 1).replace(
+                    '.qkv.', '.attn.qkv.').replace('.proj.', '.attn.proj.')
+                in keys
+            }
+        return keys
+
+    def _derive_missing(self, state_dict, prefix):
+        if self.cross_attn_weights == 'copy' and self.cross_attn is not None:
+            self._fill_missing_cross_attn(state_dict, prefix)
+
     def cross_attention(self, index: int, layer: nn.Module, x: Tensor,
                         prompts: Tensor) -> Tensor:
         """Tokens x (B, N, C) attend to prompts (m, C) -> (B, N, C)."""
         src = layer.attn if self.cross_attn is None else self.cross_attn[index]
         qkv, proj = src.qkv, src.proj
-        prepared = self._prepare(index, prompts, qkv, proj)
+        # Folding is recomputed every forward: it costs O(h*m*d*C) per layer,
+        # ~0.2% of a ViT-B forward, and a cache would have to follow every
+        # in-place update, dtype, device and autocast change of its inputs.
+        prepared = prepare_prompts(prompts, qkv.weight, qkv.bias, proj.weight,
+                                   self.num_heads, self.cross_attn_impl)
         return attend_prompts(x, prepared, qkv.weight, qkv.bias, proj.weight,
                               proj.bias, self.num_heads)
-
-    def _prepare(self, index, prompts, qkv, proj):
-        """Fold (or project) the prompts; at inference, once per weights.
-
-        The prepared tensors depend only on the prompts and the frozen
-        weights, so in eval mode without autograd they are reused until one
-        of those tensors is replaced or modified in place (version bump).
-        """
-        args = (prompts, qkv.weight, qkv.bias, proj.weight, self.num_heads,
-                self.cross_attn_impl)
-        if self.training or torch.is_grad_enabled():
-            return prepare_prompts(*args)
-        sources = (self.prompts, qkv.weight, qkv.bias, proj.weight)
-        versions = tuple(t._version for t in sources if t is not None)
-        hit = self._inference_cache.get(index)
-        if (hit is None or hit[2] != self.cross_attn_impl or hit[1] != versions
-                or any(a is not b for a, b in zip(hit[0], sources))):
-            hit = (sources, versions, self.cross_attn_impl,
-                   prepare_prompts(*args))
-            self._inference_cache[index] = hit
-        return hit[3]
 
     def forward_layer(self, index, layer, x, prompts):
         position = self.prompt_position

@@ -10,6 +10,14 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from ..utils.pretrained import (CheckpointError, file_sha256,
+                                load_pretrained_state, pretrained_keys,
+                                pretrained_source)
+
+# State-dict entry (a dict, not a tensor) that marks a PEFT state dict: see
+# :meth:`PromptedViT.peft_meta`.
+PEFT_META_KEY = 'peft_meta'
+
 
 class PromptedViT(VisionTransformer):
     """Base class of prompt-tuned ViTs (CVPT, VPT-deep).
@@ -105,6 +113,147 @@ class PromptedViT(VisionTransformer):
                     f'ORIGINAL_VIT(.npz|.pth|.safetensors) {path}` (README: '
                     '"Pretrained weights")')
         super().init_weights()
+
+    # ---- PEFT state dicts: frozen tensors come from the pretrained file ----
+    def peft_signature(self) -> dict:
+        """Arguments that change the function; a PEFT state dict must match.
+        """
+        kernel = self.patch_embed.projection.kernel_size
+        return dict(
+            backbone_type=type(self).__name__,
+            arch=dict(
+                embed_dims=self.embed_dims,
+                num_layers=self.num_layers,
+                num_heads=self.num_heads),
+            patch_size=kernel[0] if kernel[0] == kernel[1] else list(kernel),
+            num_prompts=self.num_prompts)
+
+    def peft_meta(self, config: Optional[str] = None) -> dict:
+        """:meth:`peft_signature` plus the pretrained file and its sha256."""
+        meta = dict(self.peft_signature(), config=config, pretrained=None,
+                    pretrained_sha256=None, pretrained_prefix=None)
+        source = pretrained_source(self.init_cfg)
+        if source is not None and osp.isfile(source[0]):
+            meta.update(
+                pretrained=source[0],
+                pretrained_sha256=file_sha256(source[0]),
+                pretrained_prefix=source[1])
+        return meta
+
+    def peft_rebuildable_keys(self) -> set:
+        """State-dict keys that the pretrained file restores exactly (those a
+        PEFT checkpoint may leave out); empty without a local file."""
+        source = pretrained_source(self.init_cfg)
+        if source is None or not osp.isfile(source[0]):
+            return set()
+        available = pretrained_keys(*source)
+        return {k for k in self.state_dict() if k in available}
+
+    def _derive_missing(self, state_dict: dict, prefix: str) -> None:
+        """Fill keys computed from other keys (see CVPTViT 'copy')."""
+
+    def check_peft_signature(self, meta: dict, source: str = '') -> None:
+        """Raise CheckpointError unless ``meta`` fits this backbone."""
+        for key, value in self.peft_signature().items():
+            if meta.get(key) != value:
+                raise CheckpointError(
+                    f'PEFT checkpoint {source}was saved for {key}='
+                    f'{meta.get(key)!r} but this model has {key}={value!r}; '
+                    'use the config it was trained with '
+                    f"({meta.get('config')})")
+
+    def _verified_pretrained(self, meta: dict) -> str:
+        """The local file with the recorded sha256: this model's own
+        pretrained path first, then the one recorded at save time."""
+        want = meta.get('pretrained_sha256')
+        saved = meta.get('pretrained')
+        own = pretrained_source(self.init_cfg)
+        candidates = [c for c in (own and own[0], saved) if c]
+        for path in dict.fromkeys(candidates):
+            if osp.isfile(path):
+                got = file_sha256(path)
+                if got == want:
+                    return path
+                raise CheckpointError(
+                    f"pretrained backbone '{path}' has sha256 {got[:16]}... "
+                    f"but the PEFT checkpoint was trained on '{saved}' with "
+                    f'sha256 {want}; use that file (model.backbone.init_cfg.'
+                    'checkpoint)')
+        raise CheckpointError(
+            f"the PEFT checkpoint needs its pretrained backbone '{saved}' "
+            f'(sha256 {want}) to rebuild the frozen tensors, and it is not '
+            'there; put the file there or point model.backbone.init_cfg.'
+            'checkpoint to it')
+
+    def _complete_peft_state(self, state_dict: dict, prefix: str,
+                             meta: dict) -> None:
+        """Add the frozen tensors a PEFT state dict left out."""
+        self.check_peft_signature(meta)
+        own = list(self.state_dict())
+        missing = [k for k in own if prefix + k not in state_dict]
+        if not missing:
+            return
+        if meta.get('pretrained_sha256') is None:
+            raise CheckpointError(
+                f'the PEFT state dict lacks {prefix}{missing[0]} (and '
+                f'{len(missing) - 1} more) and names no pretrained file to '
+                'rebuild them from; it was not written by mmcvpt')
+        path = self._verified_pretrained(meta)
+        pretrained = load_pretrained_state(path, meta.get('pretrained_prefix'))
+        for key in missing:
+            if key in pretrained:
+                state_dict[prefix + key] = pretrained[key]
+        self._derive_missing(state_dict, prefix)
+        still = [k for k in own if prefix + k not in state_dict]
+        if still:
+            raise CheckpointError(
+                f"neither the PEFT state dict nor '{path}' has {prefix}"
+                f'{still[0]} (and {len(still) - 1} more); the file is not the '
+                'one the checkpoint was trained on')
+
+    def _check_shapes(self, state_dict: dict, prefix: str) -> None:
+        """A tensor of another shape means another config: refuse it instead
+        of loading the rest around a randomly initialised tensor."""
+        for key, own in self.state_dict().items():
+            value = state_dict.get(prefix + key)
+            if key == 'pos_embed' or not isinstance(value, Tensor) or \
+                    value.shape == own.shape:
+                continue
+            raise CheckpointError(
+                f'{prefix}{key}: checkpoint shape {tuple(value.shape)} but '
+                f'the model has {tuple(own.shape)}; '
+                f'{self._shape_hint(key, value.shape, own.shape)}')
+
+    def _shape_hint(self, key, ckpt_shape, own_shape) -> str:
+        if key == 'prompts' and len(ckpt_shape) == 3:
+            names = ('num_layers', 'num_prompts', 'embed_dims')
+            diffs = [
+                f'{n} {a} in the checkpoint, {b} in the config'
+                for n, a, b in zip(names, ckpt_shape, own_shape) if a != b
+            ]
+            return 'the config differs: ' + ', '.join(diffs)
+        return ('the checkpoint is for another backbone arch/patch_size '
+                '(check model.backbone in the config)')
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # Every loader (load_state_dict, mmengine's load_checkpoint used by
+        # load_from, init_model, Inferencers, get_model) comes through here.
+        meta = state_dict.get(prefix + PEFT_META_KEY)
+        if meta is not None:
+            self._complete_peft_state(state_dict, prefix, meta)
+        if self.prompts is None and prefix + 'prompts' in state_dict:
+            raise CheckpointError(
+                f"{prefix}prompts: the checkpoint has prompts of shape "
+                f"{tuple(state_dict[prefix + 'prompts'].shape)} but the "
+                'model has num_prompts=0; use the config it was trained with')
+        self._check_shapes(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if prefix + PEFT_META_KEY in unexpected_keys:
+            unexpected_keys.remove(prefix + PEFT_META_KEY)
 
     def forward_layer(self, index: int, layer: nn.Module, x: Tensor,
                       prompts: Tensor) -> Tensor:
