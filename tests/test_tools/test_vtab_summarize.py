@@ -13,7 +13,13 @@ def tool():
     return load_tool(TOOL)
 
 
-def _write_run(root, task, seed, acc, bench='vtab1k', batch=None, gpus=1,
+def _write_run(root,
+               task,
+               seed,
+               acc,
+               bench='vtab1k',
+               batch=None,
+               gpus=1,
                stamp='20260101_000000'):
     """A run folder as mmengine writes it; with ``batch``, its dumped config
     and log (the per-process batch and the process count)."""
@@ -109,8 +115,8 @@ def test_total_batch_recorded_per_run(tool, tmp_path, capsys):
     # total_batch_size, 16 per GPU on 8 GPUs; one resumed on 2 GPUs
     _write_run(tmp_path, 'sun397', 0, 50.0, batch=16, gpus=8)
     _write_run(tmp_path, 'sun397', 1, 51.0, batch=8, gpus=2)
-    _write_run(tmp_path, 'sun397', 1, 52.0, batch=16, gpus=1,
-               stamp='20260102_000000')
+    _write_run(
+        tmp_path, 'sun397', 1, 52.0, batch=16, gpus=1, stamp='20260102_000000')
     _write_run(tmp_path, 'kitti', 0, 60.0)  # no config / log: unknown
     tool.main([str(tmp_path), '--seeds', '0', '1'])
     captured = capsys.readouterr()

@@ -25,13 +25,13 @@ REAL = {
 
 def _cfg(total=16, batch=2, **extra):
     return Config(
-        dict(total_batch_size=total,
-             train_dataloader=dict(batch_size=batch),
-             **extra))
+        dict(
+            total_batch_size=total,
+            train_dataloader=dict(batch_size=batch),
+            **extra))
 
 
-@pytest.mark.parametrize('world_size,per_process', [(1, 16), (2, 8),
-                                                    (8, 2)])
+@pytest.mark.parametrize('world_size,per_process', [(1, 16), (2, 8), (8, 2)])
 def test_total_is_split(world_size, per_process):
     cfg = _cfg()
     lines = apply_total_batch_size(cfg, world_size)
@@ -100,8 +100,10 @@ def test_explicit_batch_size_is_kept_and_said():
         'train_dataloader.batch_size': 4,
         'total_batch_size': 32
     })
-    with pytest.raises(ValueError, match=r'batch_size=4 x 2 processes '
-                       r'contradicts total_batch_size=32'):
+    with pytest.raises(
+            ValueError,
+            match=r'batch_size=4 x 2 processes '
+            r'contradicts total_batch_size=32'):
         apply_total_batch_size(cfg, 2)
     # a new total alone is split as usual
     cfg = Config.fromfile(path)

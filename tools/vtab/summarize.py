@@ -5,10 +5,11 @@ tools/vtab/run_all.sh writes) and takes, per run, the last
 ``accuracy/top1`` in ``*/vis_data/scalars.json``: the test accuracy at the
 end of training, and the total batch the run trained with (per-process
 ``train_dataloader.batch_size`` in ``*/vis_data/config.py`` times the ``GPU
-number`` in the run's log; ``?`` if they are missing), flagged where it is not
-the task's ``total_batch_size`` in configs/. Prints markdown (and writes CSV with ``--csv``): one row per
-task, the VTAB-1K group means, and two overall means, labelled: the mean of
-the 19 tasks and the mean of the three group means. With several seeds each
+number`` in the run's log; ``?`` if they are missing), flagged where it is
+not the task's ``total_batch_size`` in configs/. Prints markdown (and writes
+CSV with ``--csv``): one row per task, the VTAB-1K group means, and two
+overall means, labelled: the mean of the 19 tasks and the mean of the three
+group means. With several seeds each
 cell is mean ± std (sample std) over seeds; a task missing a seed shows
 ``(n/N seeds)`` and every mean it enters reads ``incomplete``.
 
@@ -25,7 +26,6 @@ import statistics
 import sys
 
 from mmcvpt.datasets import FGVC_DATASETS, VTAB1K_GROUPS, VTAB1K_TASKS
-
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -67,8 +67,7 @@ def run_total_batch(run_dir):
     """Total batch each session of a run trained with (per process x
     processes), one entry per ``<timestamp>/`` folder; None where unknown."""
     totals = []
-    for config in sorted(
-            glob.glob(osp.join(run_dir, '*/vis_data/config.py'))):
+    for config in sorted(glob.glob(osp.join(run_dir, '*/vis_data/config.py'))):
         stamp_dir = osp.dirname(osp.dirname(config))
         log = osp.join(stamp_dir, osp.basename(stamp_dir) + '.log')
         batch = _train_batch_size(config)
@@ -199,12 +198,15 @@ def main(argv=None):
             writer = csv.writer(f)
             writer.writerow(['name', 'top1', 'total_batch'])
             writer.writerows(rows)
-    off = [f'{task}: {text}' for task, text in batch_texts.items()
-           if 'table' in text]
+    off = [
+        f'{task}: {text}' for task, text in batch_texts.items()
+        if 'table' in text
+    ]
     if off:
-        print('total batch differs from the table (e.g. runs from before '
-              'total_batch_size, on several GPUs): ' + '; '.join(off),
-              file=sys.stderr)
+        print(
+            'total batch differs from the table (e.g. runs from before '
+            'total_batch_size, on several GPUs): ' + '; '.join(off),
+            file=sys.stderr)
     if missing:
         print(
             f'missing {len(missing)} runs (no accuracy/top1): ' +
