@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..layers import AttentionProjections, attend_prompts, prepare_prompts
 from ..layers.prompt_cross_attention import IMPLS
-from .prompted_vit import PromptedViT
+from .prompted_vit import PromptedViT, check_choices
 
 # Where the cross-attention sits in a block; the reference code's insert
 # positions 1-5 in this order. 'after_attn' (3) is the paper's default.
@@ -55,7 +55,8 @@ class CVPTViT(PromptedViT):
         cross_attn_impl (str): 'auto', 'folded' or 'direct'; see
             :func:`prompt_cross_attention`. Defaults to 'auto'.
         **kwargs: Arguments of :class:`PromptedViT` (num_prompts,
-            prompt_dropout, freeze_backbone, with_cp) and of mmpretrain's
+            prompt_dropout, prompt_dropout_mode, prompt_init,
+            freeze_backbone, with_cp) and of mmpretrain's
             VisionTransformer.
     """
 
@@ -65,14 +66,10 @@ class CVPTViT(PromptedViT):
                  train_cross_attn: bool = False,
                  cross_attn_impl: str = 'auto',
                  **kwargs):
-        for name, value, allowed in (
-            ('prompt_position', prompt_position, PROMPT_POSITIONS),
-            ('cross_attn_weights', cross_attn_weights, CROSS_ATTN_WEIGHTS),
-            ('cross_attn_impl', cross_attn_impl, IMPLS),
-        ):
-            if value not in allowed:
-                raise ValueError(
-                    f'{name} must be one of {allowed}, got {value!r}')
+        check_choices(('prompt_position', prompt_position, PROMPT_POSITIONS),
+                      ('cross_attn_weights', cross_attn_weights,
+                       CROSS_ATTN_WEIGHTS),
+                      ('cross_attn_impl', cross_attn_impl, IMPLS))
         if train_cross_attn and cross_attn_weights == 'shared':
             raise ValueError(
                 "train_cross_attn=True needs cross_attn_weights 'copy' or "

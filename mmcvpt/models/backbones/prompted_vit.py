@@ -14,9 +14,18 @@ from ..utils.pretrained import (CheckpointError, file_sha256,
                                 load_pretrained_state, pretrained_keys,
                                 pretrained_source)
 
+DROPOUT_MODES = ('sample', 'batch')
+PROMPT_INITS = ('xavier', 'xavier_per_layer')
 # State-dict entry (a dict, not a tensor) that marks a PEFT state dict: see
 # :meth:`PromptedViT.peft_meta`.
 PEFT_META_KEY = 'peft_meta'
+
+
+def check_choices(*choices) -> None:
+    """ValueError for the first ``(name, value, allowed)`` not allowed."""
+    for name, value, allowed in choices:
+        if value not in allowed:
+            raise ValueError(f'{name} must be one of {allowed}, got {value!r}')
 
 
 class PromptedViT(VisionTransformer):
@@ -30,9 +39,16 @@ class PromptedViT(VisionTransformer):
     Args:
         num_prompts (int): Prompts per layer, m. 0 runs the plain ViT.
             Defaults to 10.
-        prompt_dropout (float): Dropout on the prompts. The mask is drawn
-            once per forward and shared by every sample of the batch (the
-            reference code draws one per sample). Defaults to 0.1.
+        prompt_dropout (float): Dropout on the prompts. Defaults to 0.1.
+        prompt_dropout_mode (str): 'sample': one mask per sample, as the
+            reference code (dropout after expanding the prompts to the
+            batch); 'batch': one mask per forward shared by the batch (a
+            weaker regulariser, slightly faster at large m). Defaults to
+            'sample'.
+        prompt_init (str): 'xavier': ``xavier_uniform_`` on the whole
+            (L, m, C) tensor as the reference code, bound
+            sqrt(6 / ((m + L) * C)); 'xavier_per_layer': each layer's (m, C)
+            on its own, bound sqrt(6 / (m + C)). Defaults to 'xavier'.
         freeze_backbone (bool): Set ``requires_grad=False`` on every
             pretrained parameter; the prompts stay trainable. Defaults to
             True.
@@ -44,6 +60,8 @@ class PromptedViT(VisionTransformer):
     def __init__(self,
                  num_prompts: int = 10,
                  prompt_dropout: float = 0.1,
+                 prompt_dropout_mode: str = 'sample',
+                 prompt_init: str = 'xavier',
                  freeze_backbone: bool = True,
                  with_cp: bool = False,
                  **kwargs):
@@ -53,6 +71,9 @@ class PromptedViT(VisionTransformer):
         if not 0 <= prompt_dropout < 1:
             raise ValueError(f'prompt_dropout must be in [0, 1), got '
                              f'{prompt_dropout!r}')
+        check_choices(('prompt_dropout_mode', prompt_dropout_mode,
+                       DROPOUT_MODES),
+                      ('prompt_init', prompt_init, PROMPT_INITS))
         arch = kwargs.get('arch', 'base')
         num_layers = self._check_arch(arch)['num_layers']
         self._check_out_indices(kwargs.get('out_indices', -1), num_layers)
@@ -62,19 +83,28 @@ class PromptedViT(VisionTransformer):
         self.num_heads = self.arch_settings['num_heads']
         self.with_cp = with_cp
         self.prompt_dropout = nn.Dropout(prompt_dropout)
+        self.prompt_dropout_mode = prompt_dropout_mode
+        self.prompt_init = prompt_init
+        self.prompts = None
         if num_prompts > 0:
             self.prompts = nn.Parameter(
                 torch.empty(self.num_layers, num_prompts, self.embed_dims))
-            # Xavier-uniform per layer, fan_in=C, fan_out=m.
-            bound = math.sqrt(6.0 / (num_prompts + self.embed_dims))
-            nn.init.uniform_(self.prompts, -bound, bound)
-        else:
-            self.prompts = None
+            self.init_prompts()
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             self.requires_grad_(False)
             if self.prompts is not None:
                 self.prompts.requires_grad_(True)
+
+    @torch.no_grad()
+    def init_prompts(self) -> None:
+        """Draw the prompts (L, m, C) by ``prompt_init``."""
+        if self.prompt_init == 'xavier':
+            # torch's fans of a 3-D tensor: fan_in = m*C, fan_out = L*C
+            nn.init.xavier_uniform_(self.prompts)
+        else:
+            bound = math.sqrt(6.0 / (self.num_prompts + self.embed_dims))
+            nn.init.uniform_(self.prompts, -bound, bound)
 
     def _check_arch(self, arch):
         if isinstance(arch, str):
@@ -257,7 +287,9 @@ class PromptedViT(VisionTransformer):
 
     def forward_layer(self, index: int, layer: nn.Module, x: Tensor,
                       prompts: Tensor) -> Tensor:
-        """Run encoder layer ``index`` with its prompts (m, C) on x (B, N, C).
+        """Run encoder layer ``index`` with its prompts on x (B, N, C).
+
+        The prompts are (m, C), or (B, m, C) with per-sample dropout masks.
         """
         raise NotImplementedError
 
@@ -287,7 +319,11 @@ class PromptedViT(VisionTransformer):
 
         prompts: Optional[Tensor] = None
         if self.prompts is not None:
-            prompts = self.prompt_dropout(self.prompts)  # (L, m, C)
+            prompts = self.prompts  # (L, m, C)
+            if self.training and self.prompt_dropout.p > 0 and \
+                    self.prompt_dropout_mode == 'sample':
+                prompts = prompts.unsqueeze(1).expand(-1, B, -1, -1)
+            prompts = self.prompt_dropout(prompts)  # (L, [B,] m, C)
 
         outs = []
         for i, layer in enumerate(self.layers):

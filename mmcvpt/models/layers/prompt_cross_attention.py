@@ -11,14 +11,15 @@ Two exact implementations of the same function:
 
 * ``direct``: project the queries, attend with
   :func:`torch.nn.functional.scaled_dot_product_attention`, project back.
-  Prompt keys/values are projected once and shared by the whole batch.
+  Prompt keys/values are projected once and shared by the whole batch
+  (or once per sample when prompt dropout draws a mask per sample).
 * ``folded``: because Wq and Wo are frozen and every softmax row sums to
   one, each head's query projection can be folded into its keys and its
   output projection into its values. The per-layer matrices
   ``Mq = [Wq_h^T K_h^T]_h`` (C x h*m) and ``Vo = [V_h Wo_h^T]_h`` (h*m x C)
-  are built from the prompts once per forward; the cross-attention is then
-  two GEMMs and a per-head softmax over ``m``. Cheaper whenever
-  ``h * m < C + m``.
+  are built from the prompts once per forward (per sample with per-sample
+  prompt dropout: batched GEMMs); the cross-attention is then two GEMMs and
+  a per-head softmax over ``m``. Cheaper whenever ``h * m < C + m``.
 """
 from typing import Optional
 
@@ -41,24 +42,33 @@ def folded_is_cheaper(embed_dims: int, num_heads: int,
 
 
 def _project_prompts(prompts, qkv_weight, qkv_bias, num_heads):
-    """Prompt keys and values per head, each (h, m, d), from one GEMM."""
-    m, C = prompts.shape
+    """Prompt keys and values per head from one GEMM.
+
+    Prompts (m, C) give keys/values (h, m, d); per-sample prompts (B, m, C)
+    give (B, h, m, d).
+    """
+    *lead, m, C = prompts.shape
     kv_bias = None if qkv_bias is None else qkv_bias[C:]
-    kv = F.linear(prompts, qkv_weight[C:], kv_bias)  # (m, 2C)
-    kv = kv.view(m, 2, num_heads, C // num_heads).permute(1, 2, 0, 3)
+    kv = F.linear(prompts, qkv_weight[C:], kv_bias)  # (..., m, 2C)
+    kv = kv.view(*lead, m, 2, num_heads, C // num_heads)
+    kv = kv.movedim(-3, 0).transpose(-3, -2)  # (2, ..., h, m, d)
     return kv[0], kv[1]
 
 
 def _attend_direct(x, k, v, qkv_weight, qkv_bias, proj_weight, proj_bias):
     B, N, C = x.shape
-    h, _, d = k.shape
+    h, d = k.shape[-3], k.shape[-1]
     q_bias = None if qkv_bias is None else qkv_bias[:C]
-    # Keys/values are shared by the batch, so fold the batch into the query
-    # length: (h, B*N, d) attends to (h, m, d) without B copies of the keys.
-    q = F.linear(x, qkv_weight[:C], q_bias).view(B * N, h, d).transpose(0, 1)
-    out = F.scaled_dot_product_attention(q, k, v)  # (h, B*N, d)
-    out = out.transpose(0, 1).reshape(B, N, C)
-    return F.linear(out, proj_weight, proj_bias)
+    q = F.linear(x, qkv_weight[:C], q_bias)
+    if k.dim() == 4:  # per-sample keys/values (B, h, m, d)
+        q = q.view(B, N, h, d).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+    else:
+        # Keys/values shared by the batch: fold the batch into the query
+        # length, (h, B*N, d) attends to (h, m, d) without B key copies.
+        q = q.view(B * N, h, d).transpose(0, 1)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(0, 1)
+    return F.linear(out.reshape(B, N, C), proj_weight, proj_bias)
 
 
 def fold_prompts(prompts: Tensor, qkv_weight: Tensor,
@@ -67,7 +77,8 @@ def fold_prompts(prompts: Tensor, qkv_weight: Tensor,
     """Fold the frozen q and output projections into the prompts.
 
     Args:
-        prompts (Tensor): Prompts of one layer, shape (m, C).
+        prompts (Tensor): Prompts of one layer, shape (m, C), or per-sample
+            prompts (B, m, C) (prompt dropout with one mask per sample).
         qkv_weight (Tensor): Stacked q/k/v weight, shape (3C, C).
         qkv_bias (Tensor, optional): Stacked q/k/v bias, shape (3C, ).
         proj_weight (Tensor): Output projection weight, shape (C, C).
@@ -76,23 +87,47 @@ def fold_prompts(prompts: Tensor, qkv_weight: Tensor,
     Returns:
         tuple: ``mq`` (h*m, C) and ``score_bias`` (h*m, ) or None such that
         the scaled scores are ``F.linear(x, mq, score_bias)``, and ``vo``
-        (h*m, C) such that the attention output is ``attn @ vo``.
+        (h*m, C) such that the attention output is ``attn @ vo``; with
+        per-sample prompts each gets a leading batch dimension B.
     """
-    m, C = prompts.shape
+    *lead, m, C = prompts.shape
     h, d = num_heads, C // num_heads
     k, v = _project_prompts(prompts, qkv_weight, qkv_bias, num_heads)
     k = k * d**-0.5
     # Per head: Wq_h (d, C) is a contiguous row block of the q weight, and
-    # Wo_h^T (d, C) a row block of Wo^T.
-    mq = torch.bmm(k, qkv_weight[:C].view(h, d, C)).view(h * m, C)
+    # Wo_h^T (d, C) a row block of Wo^T. Batched GEMMs over (B,) h.
+    mq = torch.matmul(k, qkv_weight[:C].view(h, d, C)).reshape(
+        *lead, h * m, C)
     score_bias = None
     if qkv_bias is not None:
-        score_bias = torch.bmm(k, qkv_bias[:C].view(h, d, 1)).view(h * m)
-    vo = torch.bmm(v, proj_weight.t().reshape(h, d, C)).view(h * m, C)
+        score_bias = torch.matmul(k, qkv_bias[:C].view(h, d, 1)).reshape(
+            *lead, h * m)
+    vo = torch.matmul(v, proj_weight.t().reshape(h, d, C)).reshape(
+        *lead, h * m, C)
     return mq, score_bias, vo
 
 
+def _attend_folded_per_sample(x, mq, score_bias, vo, num_heads, proj_bias):
+    """:func:`_attend_folded` with per-sample mq (B, h*m, C), vo (B, h*m, C).
+    """
+    B, N, C = x.shape
+    hm = mq.shape[1]
+    xt = x.transpose(1, 2)  # (B, C, N)
+    if score_bias is None:
+        scores = torch.bmm(mq, xt)
+    else:
+        scores = torch.baddbmm(score_bias[..., None], mq, xt)  # (B, hm, N)
+    attn = scores.view(B, num_heads, hm // num_heads, N).softmax(dim=2)
+    attn = attn.view(B, hm, N).transpose(1, 2)  # (B, N, hm)
+    if proj_bias is None:
+        return torch.bmm(attn, vo)
+    return torch.baddbmm(proj_bias, attn, vo)
+
+
 def _attend_folded(x, mq, score_bias, vo, num_heads, proj_bias):
+    if mq.dim() == 3:
+        return _attend_folded_per_sample(x, mq, score_bias, vo, num_heads,
+                                         proj_bias)
     B, N, C = x.shape
     hm = mq.shape[0]
     x = x.reshape(B * N, C)
@@ -122,11 +157,12 @@ def prepare_prompts(prompts: Tensor,
 
     Returns:
         tuple: ``('folded', mq, score_bias, vo)`` (see :func:`fold_prompts`)
-        or ``('direct', k, v)`` with per-head keys/values (h, m, d).
+        or ``('direct', k, v)`` with per-head keys/values (h, m, d), or
+        (B, h, m, d) for per-sample prompts (B, m, C).
     """
     if impl == 'auto':
-        impl = 'folded' if folded_is_cheaper(prompts.shape[1], num_heads,
-                                             prompts.shape[0]) else 'direct'
+        impl = 'folded' if folded_is_cheaper(prompts.shape[-1], num_heads,
+                                             prompts.shape[-2]) else 'direct'
     if impl == 'folded':
         return ('folded', ) + fold_prompts(prompts, qkv_weight, qkv_bias,
                                            proj_weight, num_heads)
@@ -160,7 +196,8 @@ def prompt_cross_attention(x: Tensor,
 
     Args:
         x (Tensor): Query tokens, shape (B, N, C).
-        prompts (Tensor): Prompts of this layer, shape (m, C).
+        prompts (Tensor): Prompts of this layer, shape (m, C), or one set
+            per sample, (B, m, C).
         qkv_weight (Tensor): Stacked q/k/v weight as in ``nn.Linear(C, 3C)``.
         qkv_bias (Tensor, optional): Stacked q/k/v bias, shape (3C, ).
         proj_weight (Tensor): Output projection weight, shape (C, C).
