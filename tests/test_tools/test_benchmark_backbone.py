@@ -44,3 +44,14 @@ def test_runs_tiny(bench, tmp_path, capsys):
     for name in ('frozen', 'cvpt2', 'vpt2'):
         assert f'| {name} |' in table
     assert out.is_file() and '"cvpt2"' in out.read_text()
+
+
+def test_dropout_mode_variants(bench):
+    args = bench.parse_args(['--arch', 'tiny', '--img-size', '32',
+                             '--variants', 'cvpt', 'cvpt_batchdrop'])
+    modes = {
+        name: bench.build(name, args)[0]['backbone'].prompt_dropout_mode
+        for name in ('cvpt3', 'cvpt_batchdrop3', 'vpt3')
+    }
+    assert modes == dict(cvpt3='sample', cvpt_batchdrop3='batch',
+                         vpt3='sample')

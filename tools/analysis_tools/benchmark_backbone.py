@@ -46,8 +46,10 @@ def parse_args(argv=None):
         '--variants',
         nargs='+',
         default=['cvpt', 'vpt'],
-        choices=['cvpt', 'vpt'],
-        help='prompted variants; the frozen ViT is always measured')
+        choices=['cvpt', 'cvpt_batchdrop', 'vpt'],
+        help='prompted variants; the frozen ViT is always measured. cvpt '
+        'and vpt use the default per-sample prompt dropout; cvpt_batchdrop '
+        "is CVPT with prompt_dropout_mode='batch' (one mask per batch)")
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--rounds', type=int, default=10)
@@ -61,7 +63,8 @@ def parse_args(argv=None):
 
 
 def build(name, args):
-    """Backbone + linear head for variant 'frozen', 'cvpt10', 'vpt200'..."""
+    """Backbone + linear head for variant 'frozen', 'cvpt10', 'vpt200',
+    'cvpt_batchdrop10'..."""
     from mmpretrain.models import VisionTransformer
 
     from mmcvpt.models import CVPTViT, VPTViT
@@ -71,9 +74,11 @@ def build(name, args):
         backbone = VisionTransformer(**common)
         backbone.requires_grad_(False)
     else:
-        kind, m = re.fullmatch(r'(cvpt|vpt)(\d+)', name).groups()
-        cls = CVPTViT if kind == 'cvpt' else VPTViT
-        backbone = cls(num_prompts=int(m), **common)
+        kind, m = re.fullmatch(r'(cvpt|cvpt_batchdrop|vpt)(\d+)',
+                               name).groups()
+        cls = VPTViT if kind == 'vpt' else CVPTViT
+        mode = 'batch' if kind == 'cvpt_batchdrop' else 'sample'
+        backbone = cls(num_prompts=int(m), prompt_dropout_mode=mode, **common)
     head = nn.Linear(backbone.embed_dims, 100)
     model = nn.ModuleDict(dict(backbone=backbone, head=head)).to(args.device)
     optim = torch.optim.AdamW(
