@@ -63,7 +63,7 @@ def test_headline_values():
     assert paper.optim_wrapper.optimizer == dict(
         type='SGD', lr=0.001, momentum=0.9, weight_decay=0.0)
     assert paper.optim_wrapper.paramwise_cfg.custom_keys.head.lr_mult == 10
-    assert paper.model.backbone.num_prompts == 10
+    assert paper.model.backbone.num_prompts == 200  # the paper's P=200
     assert (paper.total_batch_size, paper.train_dataloader.batch_size) == \
         (16, 2)
     for path in SEG_CONFIGS:  # every ADE20K config trains on 16 in total
@@ -97,3 +97,74 @@ model = dict(
     assert [
         n for n, p in model.backbone.named_parameters() if p.requires_grad
     ] == ['prompts']
+
+
+# config -> (backbone type, prompts per layer): the paper's P=200 for the
+# headline and the paper's setting, their VPT-deep twins at the same P, and
+# 10-prompt variants of each
+PROMPTS = {
+    'configs/cvpt_vitb_ade20k.py': ('CVPTViT', 200),
+    'configs/cvpt_vitb_ade20k-80k.py': ('CVPTViT', 200),
+    'configs/cvpt_vitb_ade20k-p10.py': ('CVPTViT', 10),
+    'configs/vpt_vitb_ade20k.py': ('VPTViT', 200),
+    'configs/vpt_vitb_ade20k-p10.py': ('VPTViT', 10),
+    'configs/vitb-frozen_ade20k.py': ('CVPTViT', 0),
+    'configs/vitb-full_ade20k.py': ('CVPTViT', 0),
+    'configs/demo/cvpt_vitb_ade20k-sample.py': ('CVPTViT', 200),
+    'configs/cvpt_vitl_setr-pup_ade20k.py': ('CVPTViT', 200),
+    'configs/cvpt_vitl_setr-pup_ade20k-p10.py': ('CVPTViT', 10),
+    'configs/vpt_vitl_setr-pup_ade20k.py': ('VPTViT', 200),
+    'configs/vpt_vitl_setr-pup_ade20k-p10.py': ('VPTViT', 10),
+}
+
+
+def test_prompt_counts():
+    assert sorted(PROMPTS) == SEG_CONFIGS  # every ADE20K config listed
+    for path, expected in PROMPTS.items():
+        backbone = Config.fromfile(REPO / path).model.backbone
+        assert (backbone.type, backbone.num_prompts) == expected, path
+
+
+def _without_backbone_choice(cfg):
+    cfg = cfg.to_dict()
+    cfg['model']['backbone'].pop('type')
+    cfg['model']['backbone'].pop('num_prompts')
+    return cfg
+
+
+@pytest.mark.parametrize('cvpt, variants', [
+    ('configs/cvpt_vitl_setr-pup_ade20k.py', [
+        'configs/vpt_vitl_setr-pup_ade20k.py',
+        'configs/cvpt_vitl_setr-pup_ade20k-p10.py',
+        'configs/vpt_vitl_setr-pup_ade20k-p10.py'
+    ]),
+    ('configs/cvpt_vitb_ade20k.py', [
+        'configs/vpt_vitb_ade20k.py', 'configs/cvpt_vitb_ade20k-p10.py',
+        'configs/vpt_vitb_ade20k-p10.py'
+    ]),
+])
+def test_twins_differ_in_backbone_type_and_prompts_only(cvpt, variants):
+    """VPT-deep twins and -p10 variants: same everything else (data,
+    schedule, optimiser, heads, TTA, every other backbone argument)."""
+    reference = _without_backbone_choice(Config.fromfile(REPO / cvpt))
+    for path in variants:
+        assert _without_backbone_choice(Config.fromfile(REPO / path)) == \
+            reference, path
+
+
+@pytest.mark.parametrize('path', SEG_CONFIGS)
+def test_multi_scale_flip_tta(path):
+    """tools/test.py --tta: mmseg's ADE20K pipeline, the paper's "MS"
+    column: ratios 0.5-1.75, each without and with a horizontal flip."""
+    cfg = Config.fromfile(REPO / path)
+    assert cfg.tta_model.type == 'SegTTAModel'
+    load, tta = cfg.tta_pipeline
+    assert load.type == 'LoadImageFromFile' and tta.type == 'TestTimeAug'
+    scales, flips, *rest = tta.transforms
+    assert [(t.type, t.scale_factor, t.keep_ratio) for t in scales] == [
+        ('Resize', r, True) for r in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+    ]
+    assert [(t.type, t.prob, t.direction) for t in flips] == [
+        ('RandomFlip', 0.0, 'horizontal'), ('RandomFlip', 1.0, 'horizontal')
+    ]
+    assert [t.type for (t, ) in rest] == ['LoadAnnotations', 'PackSegInputs']

@@ -1,6 +1,7 @@
 # mmseg's UperNet ViT-B/16 (MultiLevelNeck + UPerHead + FCN aux head, SyncBN)
 # with the backbone swapped for CVPTViT. Only arguments shared with VPTViT are
-# listed, so a variant can switch `type` alone.
+# listed, so a variant can switch `type` alone. The prompt count is set by
+# the config on top (configs/cvpt_vitb_ade20k.py: 200, with its reasons).
 _base_ = ['mmseg::_base_/models/upernet_vit-b16_ln_mln.py']
 model = dict(
     pretrained=None,
@@ -14,7 +15,6 @@ model = dict(
         out_type='featmap',
         final_norm=True,
         drop_path_rate=0.1,
-        num_prompts=10,
         prompt_dropout=0.1,
         freeze_backbone=True,
         # ImageNet-21k ViT-B/16 (the paper's), converted to mmpretrain keys
