@@ -5,7 +5,9 @@ import os
 from mmengine.config import DictAction
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import build_runner, enable_visualization, load_cli_config
+from mmcvpt.utils import (add_preflight_args, build_runner,
+                          distributed_session, enable_visualization,
+                          load_cli_config)
 
 
 def parse_args():
@@ -39,6 +41,7 @@ def parse_args():
         help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
+    add_preflight_args(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -66,8 +69,11 @@ def main():
         else:
             cfg.test_evaluator['output_dir'] = args.out
             cfg.test_evaluator['keep_results'] = True
-    runner = build_runner(cfg, ('test_dataloader', ))
-    runner.test()
+    with distributed_session(cfg):
+        build_runner(
+            cfg, ('test_dataloader', ),
+            check_images=args.check_images,
+            skip_preflight=args.skip_preflight).test()
 
 
 if __name__ == '__main__':

@@ -11,7 +11,8 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import build_runner, enable_amp, load_cli_config
+from mmcvpt.utils import (add_preflight_args, build_runner,
+                          distributed_session, enable_amp, load_cli_config)
 
 
 def parse_args():
@@ -41,11 +42,26 @@ def parse_args():
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    add_preflight_args(parser)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def train(cfg, args):
+    runner = build_runner(
+        cfg, ('train_dataloader', 'val_dataloader'),
+        amp_requested=args.amp,
+        check_images=args.check_images,
+        skip_preflight=args.skip_preflight)
+    if args.amp and cfg.optim_wrapper.type == 'CPUAmpOptimWrapper':
+        print_log(
+            '--amp on CPU: bf16 autocast',
+            logger='current',
+            level=logging.WARNING)
+    runner.train()
 
 
 def main():
@@ -56,14 +72,10 @@ def main():
         enable_amp(cfg)
     if args.resume:
         cfg.resume = True
-    runner = build_runner(cfg, ('train_dataloader', 'val_dataloader'),
-                          amp_requested=args.amp)
-    if args.amp and cfg.optim_wrapper.type == 'CPUAmpOptimWrapper':
-        print_log(
-            '--amp on CPU: bf16 autocast',
-            logger='current',
-            level=logging.WARNING)
-    runner.train()
+    # The runner lives in train()'s frame only: the session can free it
+    # before it destroys the process group.
+    with distributed_session(cfg, resume_hint=True):
+        train(cfg, args)
 
 
 if __name__ == '__main__':

@@ -2,19 +2,24 @@
 
 One place for both tools, for mmseg and mmpretrain configs alike.
 """
+import contextlib
+import gc
 import os
 import os.path as osp
-import sys
+import re
+import signal
+import threading
+import traceback
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
 from .batch import resolve_total_batch_size
-from .preflight import PreflightError, preflight
+from .preflight import preflight_once
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm')
 
@@ -109,6 +114,139 @@ def init_cpu_distributed(launcher: str) -> bool:
     return True
 
 
+def init_distributed(cfg: Config) -> bool:
+    """Start the process group of ``cfg.launcher``, before anything else.
+
+    Without CUDA: gloo (:func:`init_cpu_distributed`). With CUDA: mmengine's
+    ``init_dist`` with ``cfg.env_cfg.dist_cfg`` (nccl), as the Runner would;
+    the Runner skips its own start-up when a process group exists.
+
+    Returns:
+        bool: Whether a process group was started here.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or dist.is_initialized():
+        return False
+    if not torch.cuda.is_available():
+        return init_cpu_distributed(launcher)
+    from mmengine.dist import init_dist
+    init_dist(launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    return True
+
+
+def end_distributed(barrier: bool = True) -> None:
+    """Destroy the process group, if any, in order.
+
+    Args:
+        barrier (bool): Wait for every rank first, so none tears down while
+            another still talks to it. Not after an error: the other ranks
+            may never reach the barrier. Defaults to True.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if barrier:
+            dist.barrier()
+    finally:
+        # A second Ctrl-C (torchrun forwards one) must not cut this short.
+        main = threading.current_thread() is threading.main_thread()
+        sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if main \
+            else None
+        try:
+            # The Runner's reference cycles keep DDP's reducer, and through
+            # it the gloo/nccl backend, alive: free them now, so that the
+            # backend's C++ worker threads are joined here and not torn down
+            # during interpreter exit ("terminate called without an active
+            # exception").
+            gc.collect()
+            dist.destroy_process_group()
+            gc.collect()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, sigint)
+
+
+_LOAD_FAILED = re.compile(r'failed to load image: (.+)$', re.MULTILINE)
+
+
+def failed_image(exc: BaseException):
+    """The image or annotation a loading transform failed on, or None.
+
+    Knows mmcv's ``'failed to load image: PATH'`` (cv2 decoded nothing; also
+    inside a DataLoader worker's re-raised error) and, in the main process,
+    any exception raised inside ``LoadImageFromFile``/``LoadAnnotations``.
+
+    Returns:
+        tuple[str, str] | None: The file and the reason.
+    """
+    from mmcv.transforms import LoadAnnotations, LoadImageFromFile
+    match = _LOAD_FAILED.search(str(exc))
+    if match:
+        return match.group(1).strip(), 'no image data could be decoded'
+    path, tb = None, exc.__traceback__
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        results = local.get('results')
+        if isinstance(results, dict):
+            if isinstance(local.get('self'), LoadImageFromFile):
+                path = results.get('img_path', path)
+            elif isinstance(local.get('self'), LoadAnnotations):
+                path = results.get('seg_map_path', path)
+        tb = tb.tb_next
+    if path is None:
+        return None
+    return path, f'{type(exc).__name__}: {exc}'.splitlines()[0]
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Drop the locals (a Runner, its model) an exception's frames hold."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
+
+
+@contextlib.contextmanager
+def distributed_session(cfg: Config, resume_hint: bool = False):
+    """Run a tool's job inside its process group, which ends on every path.
+
+    The group starts first (pre-flight runs once, on rank 0, inside it) and
+    is destroyed after a barrier on success, without one after an error or
+    Ctrl-C. An image that cannot be loaded stops the run with one line
+    naming the file (and, with ``resume_hint``, the checkpoint in
+    ``cfg.work_dir`` to resume from) and exit code 1.
+
+    Args:
+        cfg (Config): The tool's config (``launcher``, ``work_dir``).
+        resume_hint (bool): Name the checkpoint to resume from in the
+            image error (training). Defaults to False.
+    """
+    init_distributed(cfg)
+    completed = False
+    try:
+        yield
+        completed = True
+    except Exception as e:
+        bad = failed_image(e)
+        _release_frames(e)
+        if bad is None:
+            raise
+        message = f'error: cannot load {bad[0]} ({bad[1]}); replace or ' \
+            'remove it (--check-images finds every such file)'
+        if resume_hint:
+            ckpt = find_latest_checkpoint(cfg.work_dir) if osp.isfile(
+                osp.join(cfg.work_dir, 'last_checkpoint')) else None
+            message += f', then resume from {ckpt} with --resume' if ckpt \
+                else '; no checkpoint to resume from yet'
+        raise SystemExit(message) from None
+    except BaseException as e:  # Ctrl-C, sys.exit
+        _release_frames(e)
+        raise
+    finally:
+        end_distributed(barrier=completed)
+
+
 def log_device_changes(changes: list) -> None:
     for change in changes:
         print_log(f'no CUDA on this machine: {change}', logger='current')
@@ -140,7 +278,8 @@ def enable_visualization(cfg: Config,
         cfg.visualizer['save_dir'] = show_dir
 
 
-def load_cli_config(config: str, launcher: str = 'none',
+def load_cli_config(config: str,
+                    launcher: str = 'none',
                     cfg_options: dict = None,
                     work_dir: str = None) -> Config:
     """The config as mmseg's tools assemble it from their command line.
@@ -160,19 +299,48 @@ def load_cli_config(config: str, launcher: str = 'none',
     return cfg
 
 
-def build_runner(cfg: Config, loaders: tuple, amp_requested: bool = False):
-    """Check the inputs, fit the config to this machine, build the runner.
+def add_preflight_args(parser) -> None:
+    """``--check-images`` and ``--skip-preflight`` for train.py/test.py."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        '--check-images',
+        action='store_true',
+        help='pre-flight: fully decode every image and segmentation map '
+        '(process pool, progress for large sets) instead of reading their '
+        'headers; finds truncated files before they stop the run')
+    group.add_argument(
+        '--skip-preflight',
+        action='store_true',
+        help='skip the pre-flight checks (data root, files, image and '
+        'annotation headers, backbone arguments), which otherwise run once '
+        'on rank 0 before anything is built')
 
-    A :class:`PreflightError` on any of ``loaders`` exits with its one-line
-    message before anything is built or written.
+
+def build_runner(cfg: Config,
+                 loaders: tuple,
+                 amp_requested: bool = False,
+                 check_images: bool = False,
+                 skip_preflight: bool = False):
+    """Fit the config to this machine, check the inputs, build the runner.
+
+    The process group is started first (if the tool's
+    :func:`distributed_session` has not already), so that the checks run
+    once, on rank 0. A problem with any of ``loaders`` exits every rank
+    with the same one-line ``error: ...`` before anything is written.
+
+    Args:
+        cfg (Config): The tool's config.
+        loaders (tuple[str]): Dataloader keys to check.
+        amp_requested (bool): ``--amp``. Defaults to False.
+        check_images (bool): ``--check-images``: decode every image and
+            segmentation map. Defaults to False (headers only).
+        skip_preflight (bool): ``--skip-preflight``. Defaults to False.
     """
-    try:
-        preflight(cfg, loaders)
-    except PreflightError as e:
-        sys.exit(f'error: {e}')
     changes = adapt_cfg_to_device(cfg, amp_requested=amp_requested)
-    init_cpu_distributed(cfg.launcher)
+    init_distributed(cfg)
     resolve_total_batch_size(cfg, loaders)
+    if not skip_preflight:
+        preflight_once(cfg, loaders, deep=check_images)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \
         Runner.from_cfg(cfg)
     log_device_changes(changes)

@@ -3,15 +3,28 @@
 A missing annotation or a corrupt image would otherwise stop training at a
 random iteration, possibly hours in. Each problem is reported as one line
 naming the file or value and what is expected.
+
+In a distributed run the checks run once, on rank 0, after the process group
+exists; the other ranks wait for the outcome (:func:`preflight_once`). The
+default check reads a few header bytes per file; ``deep=True`` (``--check-
+images``) decodes every image and segmentation map in a process pool.
 """
 import difflib
 import inspect
+import multiprocessing
+import os
 import os.path as osp
+import sys
+import time
 
+import torch.distributed as dist
+from mmengine.logging import print_log
 from mmengine.registry import DATASETS, MODELS
 
-IMAGE_SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF8',
-                    b'II*\x00', b'MM\x00*', b'RIFF')
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+IMAGE_SIGNATURES = (b'\xff\xd8\xff', PNG_SIGNATURE, b'BM', b'GIF8', b'II*\x00',
+                    b'MM\x00*', b'RIFF')
+PROGRESS_EVERY = 5000  # files; smaller sets are checked without progress
 
 
 class PreflightError(ValueError):
@@ -64,14 +77,94 @@ def check_backbone(cfg) -> None:
                 '"Pretrained weights")')
 
 
-def _has_image_signature(path) -> bool:
-    with open(path, 'rb') as f:
-        head = f.read(8)
-    return head.startswith(IMAGE_SIGNATURES)
+def _head(path, size):
+    """The first ``size`` bytes of a file, None if it does not exist."""
+    try:
+        with open(path, 'rb') as f:
+            return f.read(size)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
-def check_dataset(cfg, loader_key: str) -> int:
+def _check_image(img):
+    head = _head(img, 8)
+    if head is None:
+        return f'image missing: {img}'
+    if not head.startswith(IMAGE_SIGNATURES):
+        return (f'corrupt image {img}: not a JPEG/PNG/BMP/GIF/TIFF/WebP '
+                'file')
+    return None
+
+
+def _check_seg_map(seg, img):
+    if not seg.lower().endswith('.png'):  # other formats: existence only
+        return None if osp.isfile(seg) else \
+            f'annotation missing for image {img}: expected {seg}'
+    # PNG signature, then the IHDR chunk: length 13, type, width, height.
+    head = _head(seg, 24)
+    if head is None:
+        return f'annotation missing for image {img}: expected {seg}'
+    if len(head) < 24 or not head.startswith(PNG_SIGNATURE) or \
+            head[12:16] != b'IHDR' or head[16:20] == bytes(4) or \
+            head[20:24] == bytes(4):
+        return (f'corrupt annotation {seg}: expected a PNG file with an '
+                'IHDR header')
+    return None
+
+
+def decode_error(path):
+    """Fully decode an image file; the decoder's complaint or None."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image.load()  # raises on a truncated file, unlike cv2
+    except Exception as e:  # noqa: BLE001  any decoder failure is the answer
+        return f'{type(e).__name__}: {e}'
+    return None
+
+
+def _progress(loader_key, what, done, total, start):
+    if total >= PROGRESS_EVERY and (done % PROGRESS_EVERY == 0
+                                    or done == total):
+        print_log(
+            f'pre-flight {loader_key}: {what} {done}/{total} '
+            f'({time.perf_counter() - start:.1f} s)',
+            logger='current')
+
+
+def _decode_all(loader_key, paths, workers=None):
+    """Decode ``paths`` in a process pool; stop at the first bad file."""
+    workers = workers or len(os.sched_getaffinity(0))
+    start = time.perf_counter()
+    if workers > 1 and len(paths) > 1:
+        # fork, like the DataLoader's workers: the children only decode.
+        ctx = multiprocessing.get_context(
+            'fork' if sys.platform.startswith('linux') else None)
+        pool = ctx.Pool(workers)
+        results = pool.imap(decode_error, paths, chunksize=64)
+    else:
+        pool, results = None, map(decode_error, paths)
+    try:
+        for done, (path, error) in enumerate(zip(paths, results), 1):
+            if error is not None:
+                raise PreflightError(
+                    f'{loader_key}: cannot decode {path}: {error}; '
+                    'replace or remove the file')
+            _progress(loader_key, 'decoded', done, len(paths), start)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+
+def check_dataset(cfg, loader_key: str, deep: bool = False) -> int:
     """Build ``cfg[loader_key].dataset`` and check every listed file.
+
+    Args:
+        cfg (Config): The config.
+        loader_key (str): e.g. ``'train_dataloader'``.
+        deep (bool): Also decode every image and segmentation map.
+            Defaults to False: existence and header bytes only.
 
     Returns:
         int: The number of samples checked.
@@ -93,25 +186,59 @@ def check_dataset(cfg, loader_key: str) -> int:
             raise PreflightError(f'{loader_key}: {e}') from None
     if not hasattr(dataset, 'get_data_info'):  # not an mmengine dataset
         return 0
+    start = time.perf_counter()
+    files = []
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
-        img = info.get('img_path')
-        if img is not None:
-            if not osp.isfile(img):
-                raise PreflightError(f'{loader_key}: image missing: {img}')
-            if not _has_image_signature(img):
-                raise PreflightError(
-                    f'{loader_key}: corrupt image {img}: not a JPEG/PNG/BMP/'
-                    'GIF/TIFF/WebP file')
-        seg = info.get('seg_map_path')
-        if seg is not None and not osp.isfile(seg):
-            raise PreflightError(f'{loader_key}: annotation missing for '
-                                 f'image {img}: expected {seg}')
+        img, seg = info.get('img_path'), info.get('seg_map_path')
+        error = _check_image(img) if img else None
+        if error is None and seg:
+            error = _check_seg_map(seg, img)
+        if error is not None:
+            raise PreflightError(f'{loader_key}: {error}')
+        files += [p for p in (img, seg) if p]
+        _progress(loader_key, 'checked', i + 1, len(dataset), start)
+    if deep:
+        _decode_all(loader_key, files)
+    print_log(
+        f'pre-flight {loader_key}: {len(dataset)} samples, {len(files)} '
+        f'files OK ({"decoded" if deep else "headers"}, '
+        f'{time.perf_counter() - start:.1f} s)',
+        logger='current')
     return len(dataset)
 
 
-def preflight(cfg, loader_keys) -> None:
+def preflight(cfg, loader_keys, deep: bool = False) -> None:
     """Run :func:`check_backbone` and :func:`check_dataset` per loader."""
     check_backbone(cfg)
     for key in loader_keys:
-        check_dataset(cfg, key)
+        check_dataset(cfg, key, deep=deep)
+
+
+def preflight_once(cfg, loader_keys, deep: bool = False) -> None:
+    """:func:`preflight` on rank 0 only; every rank exits on its outcome.
+
+    Call it after the process group is started. Rank 0 broadcasts the
+    error line (or None), so every rank stops with the same ``error: ...``
+    and exit code 1 instead of each rank reading the whole dataset.
+    """
+    distributed = dist.is_available() and dist.is_initialized()
+    crash = None
+    error = None
+    if not distributed or dist.get_rank() == 0:
+        try:
+            preflight(cfg, loader_keys, deep=deep)
+        except PreflightError as e:
+            error = str(e)
+        except Exception as e:
+            # Tell the waiting ranks, then show rank 0's traceback.
+            error = f'pre-flight failed on rank 0: {type(e).__name__}: {e}'
+            crash = e
+    if distributed:
+        outcome = [error]
+        dist.broadcast_object_list(outcome, src=0)
+        error = outcome[0]
+    if crash is not None:
+        raise crash
+    if error is not None:
+        sys.exit(f'error: {error}')

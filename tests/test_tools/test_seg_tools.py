@@ -1,4 +1,6 @@
+import shutil
 import socket
+import sys
 
 import pytest
 import torch
@@ -84,6 +86,98 @@ def test_dist_train_two_cpu_processes(sample, tmp_path):
     assert 'distributed backend nccl -> gloo' in out
     assert 'SyncBN -> BN' in out
     assert 'mIoU' in out and (tmp_path / 'work/iter_2.pth').is_file()
+    # Pre-flight ran once, on rank 0, inside the process group.
+    assert out.count('pre-flight train_dataloader: 16 samples') == 1
+    assert 'terminate called' not in out
+
+
+def test_dist_preflight_error_is_the_same_line_on_every_rank(sample, tmp_path):
+    root = tmp_path / 'copy'
+    shutil.copytree(sample, root)
+    (root / 'annotations/validation/ADE_val_00000005.png').unlink()
+    proc = run_tool(
+        'tools/dist_train.sh',
+        str(tiny_config(tmp_path / 'tiny.py', root)),
+        '2',
+        '--work-dir',
+        str(tmp_path / 'work'),
+        env=dict(PORT=str(_free_port())),
+        check=False,
+        timeout=120)
+    errors = [
+        line for line in proc.stderr.splitlines() if line.startswith('error:')
+    ]
+    assert proc.returncode != 0 and len(errors) == 2
+    assert errors[0] == errors[1] and errors[0].startswith(
+        'error: val_dataloader: annotation missing for image ')
+    assert not (tmp_path / 'work').exists()
+
+
+# tools/train.py as torchrun starts it, in one process, then a look at what
+# is left once main() has returned.
+LEFT_AFTER_MAIN = """
+import os, runpy, sys, threading
+import torch.distributed as dist
+sys.argv = sys.argv[1:]
+runpy.run_path('tools/train.py', run_name='__main__')
+print('process group left:', dist.is_initialized())
+print('threads left:', [t.name for t in threading.enumerate()
+                        if t is not threading.main_thread()])
+names = [open(f'/proc/self/task/{t}/comm').read().strip()
+         for t in os.listdir('/proc/self/task')]
+print('gloo threads left:', [n for n in names if 'gloo' in n])
+"""
+
+
+def test_train_tool_destroys_its_process_group(sample, tmp_path):
+    proc = run_tool(
+        sys.executable,
+        '-c',
+        LEFT_AFTER_MAIN,
+        'tools/train.py',
+        str(tiny_config(tmp_path / 'tiny.py', sample)),
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--launcher',
+        'pytorch',
+        env=dict(
+            RANK='0',
+            LOCAL_RANK='0',
+            WORLD_SIZE='1',
+            MASTER_ADDR='127.0.0.1',
+            MASTER_PORT=str(_free_port())))
+    assert 'process group left: False' in proc.stdout
+    assert 'threads left: []' in proc.stdout
+    assert 'gloo threads left: []' in proc.stdout  # joined, not abandoned
+
+
+def test_truncated_image_stops_training_in_one_line(sample, tmp_path):
+    root = tmp_path / 'copy'
+    shutil.copytree(sample, root)
+    bad = root / 'images/training/ADE_train_00000011.jpg'
+    data = bad.read_bytes()
+    bad.write_bytes(data[:700])  # the JPEG header survives, the body not
+    extra = ("default_hooks = dict(logger=dict(interval=1), "
+             "checkpoint=dict(interval=1))\n")
+    work = tmp_path / 'work'
+    proc = run_tool(
+        'tools/train.py',
+        str(tiny_config(tmp_path / 'tiny.py', root, 8, extra)),
+        '--work-dir',
+        str(work),
+        check=False)
+    errors = [
+        line for line in proc.stderr.splitlines() if line.startswith('error:')
+    ]
+    assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr
+    assert errors[0].startswith(f'error: cannot load {bad} (')
+    latest = work / 'last_checkpoint'
+    if latest.is_file():  # the image came after the first iteration
+        assert errors[0].endswith(
+            f'then resume from {latest.read_text()} with --resume')
+    else:
+        assert errors[0].endswith('no checkpoint to resume from yet')
 
 
 def test_mmseg_inference_apis(trained, sample):

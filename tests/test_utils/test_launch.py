@@ -1,4 +1,7 @@
+import contextlib
 import copy
+import os
+import socket
 
 import pytest
 import torch
@@ -7,8 +10,9 @@ from mmengine.config import Config
 from mmengine.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
 
 import mmcvpt  # noqa: F401  registers the wrappers
-from mmcvpt.utils import (adapt_cfg_to_device, enable_amp, enable_visualization,
-                          load_cli_config)
+from mmcvpt.utils import (adapt_cfg_to_device, distributed_session, enable_amp,
+                          enable_visualization, end_distributed,
+                          init_distributed, load_cli_config)
 
 
 def _gpu_cluster_cfg():
@@ -134,3 +138,127 @@ def test_cli_config_work_dir_and_options(tmp_path):
     assert load_cli_config(str(path), work_dir='w').work_dir == 'w'
     path.write_text("work_dir = 'mine'\n")
     assert load_cli_config(str(path)).work_dir == 'mine'
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _os_threads():
+    return len(os.listdir('/proc/self/task'))
+
+
+class _RunnerLike:
+    """A DDP model in a reference cycle, as mmengine's Runner holds it."""
+
+    def __init__(self, model):
+        self.model = model
+        self.me = self
+
+
+def _start_gloo(tmp_path):
+    import torch.distributed as dist
+    dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path}/store', rank=0, world_size=1)
+
+
+def test_end_distributed_joins_backend_threads(tmp_path):
+    import torch.distributed as dist
+    torch.ones(64, 64) @ torch.ones(64, 64)  # start torch's own pool first
+    before = _os_threads()
+    _start_gloo(tmp_path)
+    runner = _RunnerLike(
+        MODEL_WRAPPERS.build(
+            dict(type='CPUDistributedDataParallel'),
+            default_args=dict(module=nn.Linear(2, 2))))
+    runner.model(torch.randn(3, 2)).sum().backward()
+    del runner  # the cycle still holds DDP's reducer and the gloo backend
+    assert _os_threads() > before
+    end_distributed()
+    assert not dist.is_initialized()
+    # Gloo's worker threads are joined now, not during interpreter exit.
+    assert _os_threads() == before
+    end_distributed()  # no process group: nothing to do
+
+
+@pytest.mark.parametrize('error', [None, RuntimeError, KeyboardInterrupt])
+def test_session_ends_the_group_on_every_path(tmp_path, monkeypatch, error):
+    import torch.distributed as dist
+    barriers = []
+    monkeypatch.setattr(dist, 'barrier', lambda: barriers.append(1))
+    cfg = Config(dict(launcher='none', work_dir=str(tmp_path)))
+    with contextlib.ExitStack() as stack:
+        if error is not None:
+            stack.enter_context(pytest.raises(error))
+        with distributed_session(cfg):
+            _start_gloo(tmp_path)
+            if error is not None:
+                raise error('boom')
+    assert not dist.is_initialized()
+    # No barrier after an error: the other ranks may never reach it.
+    assert barriers == ([1] if error is None else [])
+
+
+def test_cpu_process_group_starts_before_the_runner(tmp_path, monkeypatch):
+    import torch.distributed as dist
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(_free_port()))
+    cfg = Config(dict(launcher='pytorch', work_dir=str(tmp_path)))
+    with distributed_session(cfg):
+        assert dist.is_initialized() and dist.get_backend() == 'gloo'
+        assert not init_distributed(cfg)  # once
+    assert not dist.is_initialized()
+
+
+def test_cuda_process_group_is_mmengines(monkeypatch):
+    import mmengine.dist
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(mmengine.dist, 'init_dist',
+                        lambda *args, **kwargs: calls.append((args, kwargs)))
+    cfg = _gpu_cluster_cfg()
+    cfg.launcher = 'slurm'
+    assert init_distributed(cfg)
+    assert calls == [(('slurm', ), dict(backend='nccl'))]
+    cfg.launcher = 'none'
+    assert not init_distributed(cfg)
+
+
+def _truncated_jpeg(path):
+    import cv2
+    import numpy as np
+    data = cv2.imencode('.jpg', np.full((64, 64, 3), 128, np.uint8))[1]
+    path.write_bytes(data.tobytes()[:len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize('checkpoint', [None, 'iter_4.pth'])
+def test_unloadable_image_is_one_line(tmp_path, checkpoint):
+    from mmcv.transforms import LoadImageFromFile
+    cfg = Config(dict(launcher='none', work_dir=str(tmp_path)))
+    if checkpoint:
+        (tmp_path / checkpoint).write_bytes(b'')
+        (tmp_path / 'last_checkpoint').write_text(str(tmp_path / checkpoint))
+    bad = _truncated_jpeg(tmp_path / 'bad.jpg')
+    # cv2 decodes nothing: mmcv's "failed to load image: PATH"; pillow
+    # raises without the path, which is found in the transform's frame.
+    for backend in ('cv2', 'pillow'):
+        load = LoadImageFromFile(imdecode_backend=backend)
+        with pytest.raises(SystemExit) as info:
+            with distributed_session(cfg, resume_hint=True):
+                load(dict(img_path=str(bad)))
+        message = str(info.value)
+        assert message.startswith(f'error: cannot load {bad} (')
+        assert '\n' not in message
+        assert message.endswith(
+            f', then resume from {tmp_path / checkpoint} with --resume'
+            if checkpoint else '; no checkpoint to resume from yet')
+    # Any other error keeps its traceback.
+    with pytest.raises(ZeroDivisionError):
+        with distributed_session(cfg, resume_hint=True):
+            1 / 0
