@@ -52,9 +52,8 @@ def test_tta_runs_every_scale_and_flip(checkpoint, tmp_path):
 
 def test_without_tta_the_segmentor_runs_alone(checkpoint, tmp_path):
     cfg, ckpt = checkpoint
-    run_tool('tools/test.py', str(cfg), str(ckpt), '--work-dir',
-             str(tmp_path), '--cfg-options',
-             'test_dataloader.dataset.indices=2')
+    run_tool('tools/test.py', str(cfg), str(ckpt), '--work-dir', str(tmp_path),
+             '--cfg-options', 'test_dataloader.dataset.indices=2')
     metrics, run_cfg = _metrics_and_config(tmp_path)
     assert 'mIoU' in metrics
     assert run_cfg.model.type == 'EncoderDecoder'

@@ -1,9 +1,12 @@
 import json
+import shlex
 
 import pytest
 
 from mmcvpt.datasets import FGVC_DATASETS, VTAB1K_TASKS
 from tests.seg_fixtures import load_tool
+from tests.test_tools.test_vtab_run_all import (_effective, _run_all,
+                                                _train_call, _work_dir)
 
 TOOL = 'tools/vtab/summarize.py'
 
@@ -129,3 +132,112 @@ def test_total_batch_recorded_per_run(tool, tmp_path, capsys):
         in captured.err
     assert tool.run_total_batch(tmp_path / 'cvpt/vtab1k/sun397/seed1') == \
         [16, 16]
+
+
+def _write_val_run(root, task, candidate, seed, acc, split='val200'):
+    """A selection run (run_all.sh --val) with the split its dumped config
+    evaluated on."""
+    d = root / 'cvpt/vtab1k' / task / candidate / f'seed{seed}/20260101_000000'
+    (d / 'vis_data').mkdir(parents=True)
+    (d / 'vis_data/config.py').write_text(
+        "val_dataloader = dict(\n    batch_size=1,\n"
+        f"    dataset=dict(split='{split}', task='{task}'))\n")
+    lines = [{'accuracy/top1': 99.0, 'step': 5}, {'accuracy/top1': acc}]
+    (d / 'vis_data/scalars.json').write_text('\n'.join(
+        json.dumps(x) for x in lines) + '\n')
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    root = tmp_path / 'work_dirs/vtab-val'
+    runs = {
+        # dtd: m10_lr1e-3 best (mean 71 over seeds 0, 1), tied with
+        # m200_lr1e-3 (fewer prompts win); m50 would win but lacks seed 1
+        ('dtd', 'm1_lr1e-3'): [60.0, 62.0],
+        ('dtd', 'm10_lr1e-3'): [70.0, 72.0],
+        ('dtd', 'm10_lr5e-3'): [69.0, 70.0],
+        ('dtd', 'm200_lr1e-3'): [71.0, 71.0],
+        ('dtd', 'm50_lr1e-3'): [90.0],
+        # cifar: a tie in accuracy and m goes to the smaller lr
+        ('cifar', 'm5_lr1e-2'): [80.0, 80.0],
+        ('cifar', 'm5_lr2e-3'): [80.0, 80.0],
+        ('cifar', 'm20_lr1e-3'): [79.0, 79.5],
+    }
+    for (task, candidate), accs in runs.items():
+        for seed, acc in enumerate(accs):
+            _write_val_run(root, task, candidate, seed, acc)
+    # svhn: the best-looking run was evaluated on the test split
+    _write_val_run(root, 'svhn', 'm1_lr1e-2', 0, 95.0, split='test')
+    _write_val_run(root, 'svhn', 'm1_lr1e-2', 1, 95.0)
+    _write_val_run(root, 'svhn', 'm5_lr1e-2', 0, 85.0)
+    _write_val_run(root, 'svhn', 'm5_lr1e-2', 1, 86.0)
+    return root
+
+
+def test_select_best_val_candidate(tool, sweep, tmp_path, capsys):
+    commands = tmp_path / 'final.sh'
+    tool.main([
+        str(sweep), '--select', '--seeds', '0', '1', '--commands',
+        str(commands), '--final-seeds', '0', '1', '2'
+    ])
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert out[0] == ('| vtab1k (cvpt, val, seeds 0, 1) | m | lr '
+                      '| val top-1 (%) | candidates |')
+    assert '| dtd | 10 | 1e-3 | 71.00 ± 1.41 | 4 |' in out
+    assert '| cifar | 5 | 2e-3 | 80.00 ± 0.00 | 3 |' in out
+    assert '| svhn | 5 | 1e-2 | 85.50 ± 0.71 | 1 |' in out
+    assert '| kitti | — | — | — | 0 |' in out
+    assert 'left out 2 incomplete candidates: dtd m50_lr1e-3 (1/2 seeds); ' \
+        'svhn m1_lr1e-2 (1/2 seeds; seed 0 evaluated on test)' in \
+        captured.err
+    assert 'no complete candidate for 16 tasks (no final run written): ' \
+        'caltech101, oxford_flowers102' in captured.err
+    lines = commands.read_text().splitlines()
+    runs = [line for line in lines if line.startswith('tools/')]
+    assert runs == [
+        f'tools/vtab/run_all.sh --bench vtab1k --method cvpt --root '
+        f"{tmp_path}/work_dirs/vtab --seeds '0 1 2' --tasks {task} "
+        f'--prompts {m} --lr {lr}'
+        for task, m, lr in [('cifar', 5,
+                             '2e-3'), ('dtd', 10, '1e-3'), ('svhn', 5, '1e-2')]
+    ]
+    assert lines[0] == '#!/usr/bin/env bash'
+    assert 'set -euo pipefail' in lines
+
+
+def test_select_commands_are_the_final_runs(tool, sweep, tmp_path, capsys):
+    """The written lines, run by run_all.sh (recording python): train800val200
+    -> test with the chosen m and lr as --cfg-options."""
+    commands = tmp_path / 'final.sh'
+    tool.main([
+        str(sweep), '--select', '--seeds', '0', '1', '--commands',
+        str(commands), '--final-root',
+        str(tmp_path / 'final'), '--run-args', '--gpus 2'
+    ])
+    line = next(line for line in commands.read_text().splitlines()
+                if '--tasks dtd ' in line)
+    argv = shlex.split(line)
+    assert argv[0] == 'tools/vtab/run_all.sh' and argv[-2:] == ['--gpus', '2']
+    proc, calls = _run_all(tmp_path, *argv[1:])
+    assert proc.returncode == 0, proc.stderr
+    assert len(calls) == 2  # the final seeds default to the selection's
+    for seed, call in enumerate(calls):
+        config, options, processes = _train_call(call)
+        assert processes == 2
+        assert config == 'configs/vtab1k/cvpt_vitb_vtab1k-dtd.py'
+        assert _work_dir(
+            call) == f'{tmp_path}/final/cvpt/vtab1k/dtd/seed{seed}'
+        cfg = _effective(config, options)
+        assert cfg.model.backbone.num_prompts == 10
+        assert cfg.optim_wrapper.optimizer.lr == 1e-3
+        assert cfg.train_dataloader.dataset.split == 'train800val200'
+        assert cfg.test_dataloader.dataset.split == 'test'
+
+
+def test_select_needs_a_final_root(tool, tmp_path):
+    with pytest.raises(SystemExit, match='--final-root is needed'):
+        tool.main([
+            str(tmp_path), '--select', '--commands',
+            str(tmp_path / 'final.sh')
+        ])

@@ -14,6 +14,18 @@ cell is mean ± std (sample std) over seeds; a task missing a seed shows
 ``(n/N seeds)`` and every mean it enters reads ``incomplete``.
 
     python tools/vtab/summarize.py work_dirs/vtab --method cvpt --csv out.csv
+
+With ``--select`` it reads a selection sweep instead (``run_all.sh --val
+--prompts ... --lr ...``: ``<root>/<method>/<bench>/<task>/m<m>_lr<lr>/
+seed<k>/``, trained on train800, evaluated on val200), picks per task the
+(m, lr) with the best val200 accuracy (mean over ``--seeds``; a candidate
+missing a seed is left out and listed; ties go to fewer prompts, then the
+smaller lr) and writes the final runs with ``--commands``: one
+``run_all.sh --tasks <task> --prompts <m> --lr <lr>`` line per task, which
+trains on train800val200 and reports test accuracy once.
+
+    python tools/vtab/summarize.py work_dirs/vtab-val --select \
+        --seeds 0 1 --commands final.sh --final-seeds 0 1 2
 """
 import argparse
 import ast
@@ -22,6 +34,7 @@ import glob
 import json
 import os.path as osp
 import re
+import shlex
 import statistics
 import sys
 
@@ -43,24 +56,49 @@ def run_accuracy(run_dir):
     return last
 
 
-def _train_batch_size(config_file):
-    """train_dataloader.batch_size in a config mmengine dumped, or None."""
+def _dict_items(node):
+    """{key: value node} of a ``dict(...)`` call or ``{...}`` literal."""
+    if isinstance(node, ast.Call):
+        return {kw.arg: kw.value for kw in node.keywords}
+    if isinstance(node, ast.Dict):
+        return {
+            getattr(k, 'value', None): v
+            for k, v in zip(node.keys, node.values)
+        }
+    return {}
+
+
+def _dumped_value(config_file, *keys):
+    """A value (e.g. train_dataloader.batch_size) in a config mmengine
+    dumped, or None."""
     with open(config_file) as f:
         tree = ast.parse(f.read())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-                getattr(t, 'id', None) == 'train_dataloader'
-                for t in node.targets):
+                getattr(t, 'id', None) == keys[0] for t in node.targets):
             value = node.value
-            if isinstance(value, ast.Call):
-                for kw in value.keywords:
-                    if kw.arg == 'batch_size':
-                        return ast.literal_eval(kw.value)
-            elif isinstance(value, ast.Dict):
-                for key, val in zip(value.keys, value.values):
-                    if getattr(key, 'value', None) == 'batch_size':
-                        return ast.literal_eval(val)
+            for key in keys[1:]:
+                value = _dict_items(value).get(key)
+            try:
+                return ast.literal_eval(value) if value else None
+            except ValueError:
+                return None
     return None
+
+
+def _train_batch_size(config_file):
+    """train_dataloader.batch_size in a config mmengine dumped, or None."""
+    return _dumped_value(config_file, 'train_dataloader', 'batch_size')
+
+
+def run_eval_splits(run_dir):
+    """The split each session of a run evaluated on (val_dataloader's, from
+    its dumped config); None where unknown."""
+    return [
+        _dumped_value(config, 'val_dataloader', 'dataset', 'split')
+        for config in sorted(
+            glob.glob(osp.join(run_dir, '*/vis_data/config.py')))
+    ]
 
 
 def run_total_batch(run_dir):
@@ -164,6 +202,126 @@ def summarize(results, groups=None, num_seeds=1):
     return rows
 
 
+VAL_SPLITS = ('val200', 'val')  # VTAB-1K, FGVC
+CANDIDATE = re.compile(r'^m(\d+)_lr([0-9.]+(?:e-?\d+)?)$')
+
+
+def collect_candidates(root, method, bench, tasks, seeds):
+    """-> ({task: {(m, lr): [val acc per seed]}}, [incomplete candidates]).
+
+    ``lr`` is the folder's text (as given to run_all.sh --lr). A run whose
+    dumped config evaluated on another split than val200 / val (e.g. the
+    test set) counts as missing: selecting on it would be test-set
+    peeking."""
+    found, incomplete = {}, []
+    for task in tasks:
+        task_dir = osp.join(root, method, bench, task)
+        found[task] = {}
+        for name in sorted(glob.glob(osp.join(task_dir, 'm*_lr*'))):
+            match = CANDIDATE.match(osp.basename(name))
+            if not match:
+                continue
+            key = (int(match.group(1)), match.group(2))
+            done, wrong = [], []
+            for seed in seeds:
+                run = osp.join(name, f'seed{seed}')
+                splits = set(run_eval_splits(run)) - {None}
+                if splits - set(VAL_SPLITS):
+                    wrong.append(f'seed {seed} evaluated on '
+                                 f'{"/".join(sorted(splits))}')
+                    continue
+                acc = run_accuracy(run)
+                if acc is not None:
+                    done.append(acc)
+            if len(done) == len(seeds):
+                found[task][key] = done
+            else:
+                note = ''.join(f'; {w}' for w in wrong)
+                incomplete.append(f'{task} m{key[0]}_lr{key[1]} '
+                                  f'({len(done)}/{len(seeds)} seeds{note})')
+    return found, incomplete
+
+
+def select(candidates):
+    """The best (m, lr) by mean accuracy; ties: fewer prompts, smaller lr.
+    -> ((m, lr), mean) or None."""
+    if not candidates:
+        return None
+    key = max(
+        candidates,
+        key=lambda k: (statistics.mean(candidates[k]), -k[0], -float(k[1])))
+    return key, statistics.mean(candidates[key])
+
+
+def final_commands(choices, method, bench, root, seeds, run_args=''):
+    """run_all.sh lines for the final runs of the chosen (m, lr)."""
+    lines = [
+        '#!/usr/bin/env bash',
+        '# Final runs, (m, lr) chosen per task on val200 (FGVC: val) by '
+        'tools/vtab/summarize.py --select:',
+        '# train800val200 (FGVC: train+val) -> test accuracy once, at the '
+        'end of training.',
+        '# Run from the repository root; then:',
+        f'#   python tools/vtab/summarize.py {root} --method {method} '
+        f'--bench {bench} --seeds {" ".join(map(str, seeds))}',
+        'set -euo pipefail',
+    ]
+    seeds = ' '.join(map(str, seeds))
+    for task, (m, lr) in choices.items():
+        line = (f'tools/vtab/run_all.sh --bench {bench} --method {method} '
+                f'--root {shlex.quote(root)} --seeds {shlex.quote(seeds)} '
+                f'--tasks {task} --prompts {m} --lr {lr}')
+        lines.append(line + (f' {run_args}' if run_args else ''))
+    return '\n'.join(lines) + '\n'
+
+
+def main_select(args, tasks):
+    found, incomplete = collect_candidates(args.root, args.method, args.bench,
+                                           tasks, args.seeds)
+    seeds = ', '.join(map(str, args.seeds))
+    print(f'| {args.bench} ({args.method}, val, seeds {seeds}) | m | lr '
+          '| val top-1 (%) | candidates |')
+    print('|---|---|---|---|---|')
+    choices, missing = {}, []
+    for task in tasks:
+        best = select(found[task])
+        if best is None:
+            missing.append(task)
+            print(f'| {task} | — | — | — | 0 |')
+            continue
+        (m, lr), _ = best
+        choices[task] = (m, lr)
+        _, text = cell(found[task][(m, lr)], len(args.seeds))
+        print(f'| {task} | {m} | {lr} | {text} | {len(found[task])} |')
+    if args.commands:
+        root = args.final_root
+        if root is None:
+            stripped = osp.normpath(args.root)
+            if not stripped.endswith('-val'):
+                raise SystemExit(
+                    'summarize.py: --final-root is needed when the sweep '
+                    'root does not end in -val (run_all.sh --val writes to '
+                    '<root>-val)')
+            root = stripped[:-len('-val')]
+        with open(args.commands, 'w') as f:
+            f.write(
+                final_commands(choices, args.method, args.bench, root,
+                               args.final_seeds or args.seeds, args.run_args))
+        print(
+            f'final runs of {len(choices)} tasks: {args.commands}',
+            file=sys.stderr)
+    if incomplete:
+        print(
+            f'left out {len(incomplete)} incomplete candidates: ' +
+            '; '.join(incomplete),
+            file=sys.stderr)
+    if missing:
+        print(
+            f'no complete candidate for {len(missing)} tasks (no final run '
+            'written): ' + ', '.join(missing),
+            file=sys.stderr)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('root', help='work root, e.g. work_dirs/vtab')
@@ -172,12 +330,35 @@ def main(argv=None):
         '--bench', choices=['vtab1k', 'fgvc'], default='vtab1k')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--csv', help='also write the table here')
+    parser.add_argument(
+        '--select',
+        action='store_true',
+        help='choose each task\'s (m, lr) on val accuracy from a '
+        'run_all.sh --val sweep under root')
+    parser.add_argument(
+        '--commands', help='--select: write the final runs here')
+    parser.add_argument(
+        '--final-seeds',
+        type=int,
+        nargs='+',
+        help='--select: seeds of the final runs (default: --seeds)')
+    parser.add_argument(
+        '--final-root',
+        help='--select: work root of the final runs (default: root '
+        'without its -val suffix)')
+    parser.add_argument(
+        '--run-args',
+        default='',
+        help='--select: more run_all.sh arguments for the final runs, '
+        'e.g. "--gpus 8 --slurm PARTITION"')
     args = parser.parse_args(argv)
     if args.bench == 'vtab1k':
         tasks = list(VTAB1K_TASKS)
         groups = {t: g for t, (_, g) in VTAB1K_TASKS.items()}
     else:
         tasks, groups = list(FGVC_DATASETS), None
+    if args.select:
+        return main_select(args, tasks)
     results, batches, missing = collect(args.root, args.method, args.bench,
                                         tasks, args.seeds)
     rows = summarize(results, groups, len(args.seeds))
