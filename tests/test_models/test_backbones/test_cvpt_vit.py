@@ -9,7 +9,7 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 
 from mmcvpt.models import PROMPT_POSITIONS, CVPTViT
-from tests.test_models.reference import ref_vit
+from tests.test_models.reference import ref_attention, ref_vit
 
 TINY = dict(embed_dims=32, num_layers=3, num_heads=4, feedforward_channels=64)
 # ViT-B width and heads, 2 layers.
@@ -37,13 +37,17 @@ def _randomise_(model):
     return model
 
 
+@pytest.mark.parametrize('mode', ['eval', 'train'])
 @pytest.mark.parametrize('position', PROMPT_POSITIONS)
 @pytest.mark.parametrize('arch,img,patch,m', [(TINY, 32, 8, 5),
                                               (B_WIDTH, 64, 16, 10)])
-def test_parity_with_reference(position, arch, img, patch, m):
+def test_parity_with_reference(position, arch, img, patch, m, mode):
+    # Train mode with drop-path 0 and prompt dropout 0: the train-time code
+    # path (DropPath modules, per-sample branch checks) is the same function.
     model = _randomise_(
         _build(arch, img, patch, num_prompts=m, prompt_position=position,
-               out_type='raw'))
+               out_type='raw', prompt_dropout=0.))
+    model.train(mode == 'train')
     x = torch.randn(2, 3, img, img)
     with torch.no_grad():
         out = model(x)[0]
@@ -161,12 +165,16 @@ def test_only_prompts_and_head_change(kind, train_ca):
 def test_with_cp_same_output_and_gradient():
     model = _randomise_(_build(num_prompts=4))
     x = torch.randn(2, 3, 32, 32)
-    grads = []
+    grads, outs = [], []
     for with_cp in (False, True):
         model.with_cp = with_cp
         model.prompts.grad = None
-        model(x)[0].sum().backward()
+        out = model(x)[0]
+        out.sum().backward()
+        outs.append(out.detach())
         grads.append(model.prompts.grad.clone())
+    assert torch.equal(outs[0], outs[1])
+    assert grads[0].abs().max() > 0
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
 
 
@@ -284,3 +292,39 @@ def test_pretrained_pos_embed_is_resized(tmp_path):
     assert torch.equal(model.pos_embed[:, 0], vit.pos_embed[:, 0])
     assert torch.equal(model.layers[2].ffn.layers[1].weight,
                        vit.layers[2].ffn.layers[1].weight)
+
+
+class _AlwaysDrop(torch.nn.Module):
+    """A DropPath that drops every sample (train mode, deterministic)."""
+
+    def forward(self, x):
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize('position', PROMPT_POSITIONS)
+def test_drop_path_placement(position):
+    """With every DropPath dropping, what survives of a block is what the
+    reference leaves outside DropPath: the cross-attention, except in the
+    parallel position (DropPath on MSA + CA) and inside the FFN."""
+    model = _randomise_(_build(num_prompts=3, prompt_position=position))
+    model.train()
+    layer = model.layers[0]
+    replaced = 0
+    for name, module in list(layer.named_modules()):
+        if type(module).__name__ == 'DropPath':
+            parent, _, attr = name.rpartition('.')
+            setattr(layer.get_submodule(parent), attr, _AlwaysDrop())
+            replaced += 1
+    assert replaced == 2  # after the self-attention and after the FFN
+    x = torch.randn(2, 5, TINY['embed_dims'])
+    prompts = model.prompts[0].detach()
+    with torch.no_grad():
+        out = model.forward_layer(0, layer, x, prompts)
+        sd = model.state_dict()
+        ca = ref_attention(x, prompts.expand(2, -1, -1),
+                           sd['layers.0.attn.qkv.weight'],
+                           sd['layers.0.attn.qkv.bias'],
+                           sd['layers.0.attn.proj.weight'],
+                           sd['layers.0.attn.proj.bias'], TINY['num_heads'])
+    expected = x if position in ('parallel', 'in_ffn') else x + ca
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
