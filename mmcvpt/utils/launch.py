@@ -166,7 +166,10 @@ def end_distributed(barrier: bool = True) -> None:
                 signal.signal(signal.SIGINT, sigint)
 
 
-_LOAD_FAILED = re.compile(r'failed to load image: (.+)$', re.MULTILINE)
+# The message itself, or the last line of a DataLoader worker's re-raised
+# traceback (whose source lines quote the f-string too).
+_LOAD_FAILED = re.compile(r'^(?:AssertionError: )?failed to load image: (.+)$',
+                          re.MULTILINE)
 
 
 def failed_image(exc: BaseException):
@@ -198,6 +201,18 @@ def failed_image(exc: BaseException):
     return path, f'{type(exc).__name__}: {exc}'.splitlines()[0]
 
 
+_PEER_LOST = re.compile(r'Connection (?:closed|reset) by peer|Broken pipe')
+
+
+def _peer_lost(exc: BaseException):
+    """One line for a rank whose partner died first (its error says why)."""
+    match = _PEER_LOST.search(str(exc))
+    if match is None or not dist.is_initialized():
+        return None
+    return (f'error: rank {dist.get_rank()} stopped: another rank ended '
+            f'first ({match.group(0)}); its error above says why')
+
+
 def _release_frames(exc: BaseException) -> None:
     """Drop the locals (a Runner, its model) an exception's frames hold."""
     seen = set()
@@ -215,7 +230,8 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
     is destroyed after a barrier on success, without one after an error or
     Ctrl-C. An image that cannot be loaded stops the run with one line
     naming the file (and, with ``resume_hint``, the checkpoint in
-    ``cfg.work_dir`` to resume from) and exit code 1.
+    ``cfg.work_dir`` to resume from) and exit code 1; the ranks that lose
+    their connection to it then stop with one line each too.
 
     Args:
         cfg (Config): The tool's config (``launcher``, ``work_dir``).
@@ -228,8 +244,10 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
         yield
         completed = True
     except Exception as e:
-        bad = failed_image(e)
+        bad, lost = failed_image(e), _peer_lost(e)
         _release_frames(e)
+        if lost is not None and bad is None:
+            raise SystemExit(lost) from None
         if bad is None:
             raise
         message = f'error: cannot load {bad[0]} ({bad[1]}); replace or ' \

@@ -24,7 +24,7 @@ from mmengine.registry import DATASETS, MODELS
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 IMAGE_SIGNATURES = (b'\xff\xd8\xff', PNG_SIGNATURE, b'BM', b'GIF8', b'II*\x00',
                     b'MM\x00*', b'RIFF')
-PROGRESS_EVERY = 5000  # files; smaller sets are checked without progress
+PROGRESS_EVERY = 5000  # a progress line per 5000 samples/files, if more
 
 
 class PreflightError(ValueError):
@@ -117,7 +117,7 @@ def decode_error(path):
     from PIL import Image
     try:
         with Image.open(path) as image:
-            image.load()  # raises on a truncated file, unlike cv2
+            image.load()  # names the problem; cv2 would only return None
     except Exception as e:  # noqa: BLE001  any decoder failure is the answer
         return f'{type(e).__name__}: {e}'
     return None

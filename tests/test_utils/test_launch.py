@@ -11,7 +11,7 @@ from mmengine.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
 
 import mmcvpt  # noqa: F401  registers the wrappers
 from mmcvpt.utils import (adapt_cfg_to_device, distributed_session, enable_amp,
-                          enable_visualization, end_distributed,
+                          enable_visualization, end_distributed, failed_image,
                           init_distributed, load_cli_config)
 
 
@@ -262,3 +262,34 @@ def test_unloadable_image_is_one_line(tmp_path, checkpoint):
     with pytest.raises(ZeroDivisionError):
         with distributed_session(cfg, resume_hint=True):
             1 / 0
+
+
+def test_rank_that_lost_its_partner_stops_in_one_line(tmp_path):
+    cfg = Config(dict(launcher='none', work_dir=str(tmp_path)))
+    lost = RuntimeError('[gloo/transport/tcp/pair.cc:561] Connection closed '
+                        'by peer [127.0.0.1]:11664. This is typically caused '
+                        'by a remote worker crashing.')
+    with pytest.raises(SystemExit) as info:
+        with distributed_session(cfg):
+            _start_gloo(tmp_path)
+            raise lost
+    assert str(info.value) == (
+        'error: rank 0 stopped: another rank ended first (Connection closed '
+        'by peer); its error above says why')
+    with pytest.raises(RuntimeError, match='Connection closed'):
+        with distributed_session(cfg):  # not distributed: a real error
+            raise lost
+
+
+def test_failed_image_in_a_dataloader_worker():
+    # A worker's error reaches the main process as text: its traceback
+    # quotes mmcv's f-string before the message with the real path.
+    text = ('Caught AssertionError in DataLoader worker process 0.\n'
+            'Original Traceback (most recent call last):\n'
+            '  File "mmcv/transforms/loading.py", line 112, in transform\n'
+            "    assert img is not None, f'failed to load image: {filename}'"
+            '\nAssertionError: failed to load image: /data/a b.jpg\n')
+    assert failed_image(
+        AssertionError(text)) == ('/data/a b.jpg',
+                                  'no image data could be decoded')
+    assert failed_image(ValueError('something else')) is None
