@@ -2,10 +2,15 @@
 
 For each chosen block, one row of panels over the image:
 
-* ``CA/x``: how strongly the cross-attention changes each patch token,
-  ||CA(x)|| / ||x|| (the attention over prompts always sums to one per patch,
-  so its strength shows in the size of what it adds);
+* ``change by cross-attention``: how strongly the cross-attention changes
+  each patch token, ||CA(x)|| / ||x|| (the attention over prompts always
+  sums to one per patch, so its strength shows in the size of what it adds);
 * ``prompt j``: the attention of each patch to prompt j, mean over heads.
+
+Each heat map has a colour bar starting at 0; the prompt panels of a row
+share one scale, so their values can be compared. The image keeps its aspect
+ratio: its shorter side is resized to the model's input size, both sides to
+whole patches.
 
 Works for segmentation and classification configs with a CVPTViT backbone;
 full or ``*_peft.pth`` checkpoints.
@@ -19,9 +24,7 @@ import argparse
 import os.path as osp
 
 import cv2
-import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.registry import MODELS
 from mmengine.runner import load_checkpoint
@@ -49,16 +52,36 @@ def build_model(config, checkpoint, cfg_options=None):
     return model
 
 
-def image_size(model):
+def input_size(model, image_shape):
+    """The model's input size for an image, keeping its aspect ratio.
+
+    The shorter side gets the model's input size (the crop or image size of
+    the config), both sides are rounded to whole patches; the ViT
+    interpolates its position embeddings, as in mmseg's whole-image
+    inference.
+
+    Returns:
+        tuple: (height, width).
+    """
     size = getattr(model.data_preprocessor, 'size', None) or \
         model.backbone.img_size
-    return (size, size) if isinstance(size, int) else tuple(size)
+    short = min(size) if isinstance(size, (tuple, list)) else size
+    stride = model.backbone.patch_embed.projection.stride
+    scale = short / min(image_shape[:2])
+    # At least one patch per side.
+    return tuple(
+        max(1, round(n * scale / s)) * s
+        for n, s in zip(image_shape[:2], stride))
 
 
 @torch.no_grad()
 def prompt_attention(model, image_bgr, layers):
-    """-> (resized image, {layer: (strength (h, w), probs (m, h, w))})."""
-    h, w = image_size(model)
+    """-> (resized image, {layer: (change (gh, gw), probs (m, gh, gw))}).
+
+    ``change`` is ||CA(x)|| / ||x|| per patch token; ``probs`` the patch's
+    attention to each prompt, mean over heads.
+    """
+    h, w = input_size(model, image_bgr.shape)
     image = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
     data = model.data_preprocessor(
         dict(inputs=[torch.from_numpy(image).permute(2, 0, 1)]), False)
@@ -73,8 +96,8 @@ def prompt_attention(model, image_bgr, layers):
                 backbone.cross_attn[index]
             probs = prompt_attention_probs(x, prompts, src.qkv.weight,
                                            src.qkv.bias, backbone.num_heads)
-            strength = out.norm(dim=-1) / x.norm(dim=-1)
-            records[index] = (strength[0], probs[0].mean(0))  # (N,), (N, m)
+            change = out.norm(dim=-1) / x.norm(dim=-1)
+            records[index] = (change[0], probs[0].mean(0))  # (N,), (N, m)
         return out
 
     backbone.cross_attention = recording  # this model object only
@@ -86,43 +109,71 @@ def prompt_attention(model, image_bgr, layers):
     gh, gw = h // stride[0], w // stride[1]
     extra = backbone.num_extra_tokens
     maps = {}
-    for index, (strength, probs) in records.items():
-        s = strength[extra:].reshape(gh, gw)
-        p = probs[extra:].T.reshape(-1, gh, gw)
-        maps[index] = (s, p)
+    for index, (change, probs) in records.items():
+        maps[index] = (change[extra:].reshape(gh, gw),
+                       probs[extra:].T.reshape(-1, gh, gw))
     return image, maps
 
 
-def _heat(values, size, image):
-    v = values.float()
-    v = (v - v.min()) / (v.max() - v.min() + 1e-12)
-    v = F.interpolate(
-        v[None, None], size=size, mode='bilinear', align_corners=False)[0, 0]
-    colour = cv2.applyColorMap((v.numpy() * 255).astype(np.uint8),
-                               cv2.COLORMAP_JET)
-    return cv2.addWeighted(image, 0.45, colour, 0.55, 0)
-
-
-def _label(panel, text):
-    cv2.putText(panel, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                (255, 255, 255), 1, cv2.LINE_AA)
-    return panel
+def _panel(ax, image, values, vmin, vmax, title):
+    """The image in grey under a heat map of patch values, one colour per
+    patch (the maps' true resolution)."""
+    h, w = image.shape[:2]
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    ax.imshow(grey, cmap='gray', extent=(0, w, h, 0))
+    im = ax.imshow(
+        values.float().numpy(),
+        cmap='inferno',
+        vmin=vmin,
+        vmax=vmax,
+        alpha=0.75,
+        interpolation='nearest',
+        extent=(0, w, h, 0))
+    ax.set_title(title, fontsize=9)
+    ax.set_axis_off()
+    return im
 
 
 def render(image, maps, num_prompts):
-    """Grid: one row per layer; image | CA/x | prompt 0..k-1."""
-    size = image.shape[:2]
-    rows = []
-    for index in sorted(maps):
-        strength, probs = maps[index]
-        row = [
-            _label(image.copy(), f'block {index}'),
-            _label(_heat(strength, size, image), 'CA/x')
-        ]
-        for j in range(min(num_prompts, probs.shape[0])):
-            row.append(_label(_heat(probs[j], size, image), f'prompt {j}'))
-        rows.append(np.concatenate(row, axis=1))
-    return np.concatenate(rows, axis=0)
+    """One row per block: image | change by cross-attention | prompt 0..k-1.
+
+    Every panel keeps the image's aspect ratio. Per row, one colour scale
+    for the change and one shared by all prompt panels, both starting at 0,
+    so that a row's prompts can be compared with each other.
+
+    Returns:
+        matplotlib.figure.Figure: Save it with ``fig.savefig``.
+    """
+    from matplotlib.figure import Figure
+    h, w = image.shape[:2]
+    k = min(num_prompts, min(p.shape[0] for _, p in maps.values()))
+    bar_width = 0.07  # colour-bar columns, in panel widths
+    ratios = [1, 1, bar_width, 0.12] + [1] * k + [bar_width]
+    panel_in = 2.0
+    fig = Figure(
+        figsize=(panel_in * sum(ratios) + 1.2,
+                 len(maps) * (panel_in * h / w + 0.55)),
+        layout='constrained')
+    grid = fig.add_gridspec(len(maps), len(ratios), width_ratios=ratios)
+    for row, index in enumerate(sorted(maps)):
+        change, probs = maps[index]
+        ax = fig.add_subplot(grid[row, 0])
+        ax.imshow(image[..., ::-1])
+        ax.set_title(f'block {index}', fontsize=9, fontweight='bold')
+        ax.set_axis_off()
+        im = _panel(
+            fig.add_subplot(grid[row, 1]), image, change, 0.,
+            float(change.max()), 'change by cross-attention')
+        bar = fig.colorbar(im, cax=fig.add_subplot(grid[row, 2]))
+        bar.set_label('||CA(x)|| / ||x||', fontsize=8)
+        top = float(probs[:k].max())
+        for j in range(k):
+            im = _panel(
+                fig.add_subplot(grid[row, 4 + j]), image, probs[j], 0., top,
+                f'prompt {j}')
+        bar = fig.colorbar(im, cax=fig.add_subplot(grid[row, 4 + k]))
+        bar.set_label('attention to the prompt', fontsize=8)
+    return fig
 
 
 def main(argv=None):
@@ -157,9 +208,10 @@ def main(argv=None):
         raise SystemExit(f'error: --layers {bad} out of range: the backbone '
                          f'has blocks 0..{num_layers - 1}')
     resized, maps = prompt_attention(model, image, set(layers))
-    grid = render(resized, maps, args.prompts)
-    cv2.imwrite(args.out, grid)
-    print(f'{args.out}: {grid.shape[1]}x{grid.shape[0]}, blocks {layers}')
+    fig = render(resized, maps, args.prompts)
+    fig.savefig(args.out, dpi=100)
+    print(f'{args.out}: blocks {layers}, input {resized.shape[1]}x'
+          f'{resized.shape[0]}')
 
 
 if __name__ == '__main__':
