@@ -1,7 +1,9 @@
+import importlib.metadata
 import importlib.util
 
 import mmcv
 import pytest
+from packaging.version import Version
 
 import mmcvpt
 from mmcvpt.utils import version_check
@@ -11,7 +13,14 @@ def test_installed_stack_is_supported():
     version_check.check_versions()
     import mmcv.ops  # noqa: F401  compiled ops are importable
     assert importlib.util.find_spec('mmcv._ext') is not None
-    assert mmcvpt.__version__ == '.'.join(map(str, mmcvpt.version_info))
+
+
+def test_version_matches_the_installed_distribution():
+    # What pip reports, written by setup.py at install time; a stale value
+    # means mmcvpt/version.py changed after `make env` (reinstall).
+    installed = importlib.metadata.version('mmcvpt')
+    assert mmcvpt.__version__ == installed
+    assert mmcvpt.version_info == Version(installed).release
 
 
 def test_out_of_range_version_names_package_version_and_fix(monkeypatch):
