@@ -1,4 +1,5 @@
 import os
+import pickle
 import zipfile
 
 import numpy as np
@@ -24,11 +25,6 @@ def _mmengine_like_checkpoint():
                 arr=np.arange(3, dtype=np.int32), f=np.float32(0.5))))
 
 
-def test_weights_only_stays_on():
-    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
-    assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ
-
-
 def test_mmengine_objects_load(tmp_path):
     path = tmp_path / 'ckpt.pth'
     torch.save(_mmengine_like_checkpoint(), path)
@@ -48,6 +44,55 @@ class _Evil:
 
     def __reduce__(self):
         return os.system, (f'touch {self.target}', )
+
+
+class _EvilExec:
+    """torch refuses ``os``/``posix`` globals even when allow-listed; a
+    builtin such as ``exec`` is refused only while nobody allows it."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return exec, (f'open({str(self.target)!r}, "w").close()', )
+
+
+class _EvilThroughGetattr:
+    """``getattr`` is allow-listed (HistoryBuffer needs it): a method it
+    reaches on an allow-listed class must still not be callable. Pickled as
+    ``getattr(numpy.ndarray, 'tofile')(array, path)``."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return np.ndarray.tofile, (np.arange(3), str(self.target))
+
+
+def test_plain_torch_load_refuses_a_disallowed_global(tmp_path):
+    """With mmcvpt imported, torch.load's own default (no weights_only
+    argument, as mmengine calls it) is still the safe unpickler."""
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(state_dict={}, payload=_EvilExec(marker)), path)
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match=r'(?s)Weights only load failed.*GLOBAL exec was not'):
+        torch.load(path)
+    assert not marker.exists()
+
+
+def test_allow_listed_getattr_calls_nothing(tmp_path):
+    marker = tmp_path / 'written'
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(payload=_EvilThroughGetattr(marker)), path)
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match=r"(?s)unrecognized function <method 'tofile'"):
+        torch.load(path)
+    with pytest.raises(pickle.UnpicklingError):
+        _load_checkpoint(str(path), map_location='cpu')
+    assert not marker.exists()
 
 
 def test_disallowed_callable_is_refused(tmp_path):
