@@ -239,10 +239,10 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
             image error (training). Defaults to False.
     """
     init_distributed(cfg)
-    completed = False
     try:
         yield
-        completed = True
+        if dist.is_initialized():
+            dist.barrier()  # here, so that a dead partner is one line too
     except Exception as e:
         bad, lost = failed_image(e), _peer_lost(e)
         _release_frames(e)
@@ -262,7 +262,7 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
         _release_frames(e)
         raise
     finally:
-        end_distributed(barrier=completed)
+        end_distributed(barrier=False)
 
 
 def log_device_changes(changes: list) -> None:

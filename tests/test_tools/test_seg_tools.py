@@ -175,7 +175,7 @@ def test_truncated_image_stops_training_in_one_line(sample, tmp_path):
     latest = work / 'last_checkpoint'
     if latest.is_file():  # the image came after the first iteration
         assert errors[0].endswith(
-            f'then resume from {latest.read_text()} with --resume')
+            f'then resume from {latest.read_text().strip()} with --resume')
     else:
         assert errors[0].endswith('no checkpoint to resume from yet')
 
