@@ -1,3 +1,4 @@
+import cv2
 import pytest
 import torch
 from mmengine.registry import DefaultScope
@@ -60,7 +61,20 @@ def test_mmpretrain_apis(trained):
             model=str(cfg), pretrained=ckpt, device='cpu')
         result = inferencer(img)[0]
         model = get_model(str(cfg), pretrained=ckpt, device='cpu')
-    assert 0 <= result['pred_label'] < 10 and len(result['pred_scores']) == 10
+    # The classifier's logits computed here from the image file: the
+    # config's pipeline (bicubic resize to 64x64) and ImageNet mean/std.
+    image = cv2.resize(
+        cv2.imread(img), (64, 64), interpolation=cv2.INTER_CUBIC)
+    x = torch.from_numpy(image[..., ::-1].copy()).permute(2, 0, 1).float()
+    x = (x - torch.tensor([123.675, 116.28, 103.53])[:, None, None]) / \
+        torch.tensor([58.395, 57.12, 57.375])[:, None, None]
+    with torch.no_grad():
+        logits = model.eval()(x[None], mode='tensor')[0]
+    assert logits.shape == (10, )
+    assert result['pred_label'] == int(logits.argmax())
+    scores = torch.as_tensor(result['pred_scores'])
+    assert float(scores.sum()) == pytest.approx(1, abs=1e-5)
+    torch.testing.assert_close(scores, logits.softmax(0), atol=1e-5, rtol=1e-4)
     assert type(model.backbone).__name__ == 'CVPTViT'
     assert torch.equal(
         model.backbone.prompts,
