@@ -57,13 +57,14 @@ class _LossRecorder(Hook):
         self.losses[runner.iter + 1] = outputs['loss'].item()
 
 
-def _run(work_dir, max_iters, hooks, resume_from=None):
+def _run(work_dir, max_iters, hooks, resume_from=None, num_workers=0):
     recorder = _LossRecorder()
     torch.manual_seed(0)  # same initial weights in every run
     loader = dict(
         dataset=_NoisyDataset(),
         batch_size=2,
-        num_workers=0,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
         sampler=dict(type='InfiniteSampler', shuffle=True),
         collate_fn=dict(type='default_collate'))
     runner = Runner(
@@ -85,6 +86,11 @@ def _run(work_dir, max_iters, hooks, resume_from=None):
         resume=resume_from is not None,
         default_scope='mmengine')
     runner.train()
+    # Persistent workers would otherwise live until the interpreter exits,
+    # whose clean-up waits 5 s for each of them.
+    for dataloader in (runner.train_dataloader, runner.val_dataloader):
+        if getattr(dataloader, '_iterator', None) is not None:
+            dataloader._iterator._shutdown_workers()
     return recorder.losses
 
 
@@ -111,3 +117,23 @@ def test_without_the_hook_resume_diverges(tmp_path):
         4, [],
         resume_from=str(tmp_path / 'part/iter_2.pth'))
     assert (resumed[3], resumed[4]) != (full[3], full[4])
+
+
+def test_resume_is_exact_with_persistent_workers(tmp_path):
+    """Augmentation draws in persistent worker processes. mmengine seeds
+    each worker from the run's seed, and its resume replay fetches the
+    skipped batches, so the workers' generators are where the uninterrupted
+    run's were; the hook restores the main process (dropout)."""
+    full = _run(tmp_path / 'full', 4, [RNGStateHook()], num_workers=2)
+    part = _run(tmp_path / 'part', 2, [RNGStateHook()], num_workers=2)
+    assert part == {1: full[1], 2: full[2]}
+    resumed = _run(
+        tmp_path / 'resumed',
+        4, [RNGStateHook()],
+        resume_from=str(tmp_path / 'part/iter_2.pth'),
+        num_workers=2)
+    assert sorted(resumed) == [3, 4]
+    assert resumed[3] == full[3] and resumed[4] == full[4]
+    # The workers' draws reach the loss: in the main process they differ.
+    in_main = _run(tmp_path / 'in_main', 4, [RNGStateHook()])
+    assert (in_main[3], in_main[4]) != (full[3], full[4])
