@@ -134,14 +134,19 @@ def test_picture_scales_labels_and_aspect(tool, setup, tmp_path):
                       'prompt 1', 'prompt 2')
     ]
     bars = [ax.get_ylabel() for ax in fig.axes if not ax.get_title()]
-    assert bars == ['||CA(x)|| / ||x||', 'attention to the prompt'] * 2
+    assert bars == [
+        '||CA(x)|| / ||x||', 'attention to the prompt\n(line: 1/4)'
+    ] * 2
     for row, index in enumerate((0, 3)):
         change, probs = maps[index]
         heat = [ax.images[-1] for ax in panels[5 * row + 1:5 * row + 5]]
         assert heat[0].get_clim() == pytest.approx((0, float(change.max())))
-        # One scale for the row's prompts: the largest of the three.
+        # One scale for the row's prompts: the largest of the three, at
+        # least 1/4 (uniform attention).
+        top = max(float(probs[:3].max()), 1 / 4)
+        assert top > 1 / 4
         for im in heat[1:]:
-            assert im.get_clim() == pytest.approx((0, float(probs[:3].max())))
+            assert im.get_clim() == pytest.approx((0, top))
         for j, im in enumerate(heat[1:]):
             assert torch.equal(torch.as_tensor(im.get_array()), probs[j])
     for ax in panels:  # drawn 80 wide, 64 high as the model's input

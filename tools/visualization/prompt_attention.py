@@ -8,7 +8,8 @@ For each chosen block, one row of panels over the image:
 * ``prompt j``: the attention of each patch to prompt j, mean over heads.
 
 Each heat map has a colour bar starting at 0; the prompt panels of a row
-share one scale, so their values can be compared. The image keeps its aspect
+share one scale, so their values can be compared, with a line at 1/m, the
+share of each of the m prompts when a patch attends to all alike. The image keeps its aspect
 ratio: its shorter side is resized to the model's input size, both sides to
 whole patches.
 
@@ -138,8 +139,9 @@ def render(image, maps, num_prompts):
     """One row per block: image | change by cross-attention | prompt 0..k-1.
 
     Every panel keeps the image's aspect ratio. Per row, one colour scale
-    for the change and one shared by all prompt panels, both starting at 0,
-    so that a row's prompts can be compared with each other.
+    for the change and one shared by all prompt panels (up to at least 1/m,
+    marked on its colour bar), both starting at 0, so that a row's prompts
+    can be compared with each other.
 
     Returns:
         matplotlib.figure.Figure: Save it with ``fig.savefig``.
@@ -166,13 +168,17 @@ def render(image, maps, num_prompts):
             float(change.max()), 'change by cross-attention')
         bar = fig.colorbar(im, cax=fig.add_subplot(grid[row, 2]))
         bar.set_label('||CA(x)|| / ||x||', fontsize=8)
-        top = float(probs[:k].max())
+        # The scale reaches at least 1/m, the attention of a patch that
+        # spreads it evenly; the line on the colour bar marks that share.
+        m = probs.shape[0]
+        top = max(float(probs[:k].max()), 1 / m)
         for j in range(k):
             im = _panel(
                 fig.add_subplot(grid[row, 4 + j]), image, probs[j], 0., top,
                 f'prompt {j}')
         bar = fig.colorbar(im, cax=fig.add_subplot(grid[row, 4 + k]))
-        bar.set_label('attention to the prompt', fontsize=8)
+        bar.ax.axhline(1 / m, color='white', linewidth=1.5)
+        bar.set_label(f'attention to the prompt\n(line: 1/{m})', fontsize=8)
     return fig
 
 
