@@ -7,7 +7,7 @@ import torch
 
 import mmcvpt  # noqa: F401  (checkpoint allow-list for torch.load below)
 
-from tests.seg_fixtures import logged_losses, make_sample, run_tool, \
+from tests.seg_fixtures import REPO, logged_losses, make_sample, run_tool, \
     tiny_config
 
 
@@ -91,19 +91,51 @@ def test_dist_train_two_cpu_processes(sample, tmp_path):
     assert 'terminate called' not in out
 
 
-def test_dist_preflight_error_is_the_same_line_on_every_rank(sample, tmp_path):
+# Counts, per rank, the datasets the pre-flight checks, then runs the tool.
+COUNT_CHECKS = """
+import importlib, os, runpy, sys
+checks = importlib.import_module('mmcvpt.utils.preflight')
+check_dataset = checks.check_dataset
+out = sys.argv[1]
+def counted(cfg, key, deep=False):
+    path = os.path.join(out, 'checked_by_rank' + os.environ['RANK'])
+    with open(path, 'a') as f:
+        f.write(key + '\\n')
+    return check_dataset(cfg, key, deep)
+checks.check_dataset = counted
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def test_dist_preflight_runs_on_rank_zero_only(sample, tmp_path):
     root = tmp_path / 'copy'
     shutil.copytree(sample, root)
     (root / 'annotations/validation/ADE_val_00000005.png').unlink()
+    driver = tmp_path / 'count_checks.py'
+    driver.write_text(COUNT_CHECKS)
     proc = run_tool(
-        'tools/dist_train.sh',
+        sys.executable,
+        '-m',
+        'torch.distributed.run',
+        '--nproc_per_node=2',
+        f'--master_port={_free_port()}',
+        str(driver),
+        str(tmp_path),
+        'tools/train.py',
         str(tiny_config(tmp_path / 'tiny.py', root)),
-        '2',
+        '--launcher',
+        'pytorch',
         '--work-dir',
         str(tmp_path / 'work'),
-        env=dict(PORT=str(_free_port())),
+        env=dict(PYTHONPATH=str(REPO)),
         check=False,
         timeout=120)
+    assert (tmp_path / 'checked_by_rank0').read_text().split() == [
+        'train_dataloader', 'val_dataloader'
+    ]
+    assert not (tmp_path / 'checked_by_rank1').exists()
+    # Rank 1 read nothing, yet stops with rank 0's line and exit code.
     errors = [
         line for line in proc.stderr.splitlines() if line.startswith('error:')
     ]
