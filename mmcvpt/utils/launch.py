@@ -18,6 +18,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
+from ..models.utils.pretrained import CheckpointError
 from .batch import resolve_total_batch_size
 from .preflight import preflight_once
 
@@ -243,6 +244,9 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
         yield
         if dist.is_initialized():
             dist.barrier()  # here, so that a dead partner is one line too
+    except CheckpointError as e:  # a checkpoint that does not fit the model
+        _release_frames(e)
+        raise SystemExit(f'error: {e}') from None
     except Exception as e:
         bad, lost = failed_image(e), _peer_lost(e)
         _release_frames(e)

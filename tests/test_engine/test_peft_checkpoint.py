@@ -235,3 +235,19 @@ def test_peft_state_without_pretrained_file_keeps_the_backbone():
     dst.load_state_dict(state)
     assert torch.equal(dst.backbone.layers[1].attn.qkv.weight,
                        src.backbone.layers[1].attn.qkv.weight)
+
+
+@pytest.mark.parametrize('name', ['iter_2.pth', 'iter_2_peft.pth'])
+def test_test_tool_refuses_a_mismatch_in_one_line(run, name):
+    tmp, cfg, _ = run
+    proc = run_tool('tools/test.py', str(cfg), str(tmp / 'work' / name),
+                    '--work-dir', str(tmp / f'mismatch_{name}'),
+                    '--cfg-options', 'model.backbone.num_prompts=8',
+                    check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and 'Traceback' not in proc.stderr
+    assert ('num_prompts 4 in the checkpoint, 8 in the config' in last
+            if name == 'iter_2.pth' else
+            'saved for num_prompts=4 but this model has num_prompts=8' in last)
+    assert str(cfg) in last or name == 'iter_2.pth'
