@@ -95,16 +95,28 @@ def fold_prompts(prompts: Tensor, qkv_weight: Tensor,
     k, v = _project_prompts(prompts, qkv_weight, qkv_bias, num_heads)
     k = k * d**-0.5
     # Per head: Wq_h (d, C) is a contiguous row block of the q weight, and
-    # Wo_h^T (d, C) a row block of Wo^T. Batched GEMMs over (B,) h.
-    mq = torch.matmul(k, qkv_weight[:C].view(h, d, C)).reshape(
-        *lead, h * m, C)
+    # Wo_h^T (d, C) a row block of Wo^T.
+    mq = _per_head_gemm(k, qkv_weight[:C].view(h, d, C))
     score_bias = None
     if qkv_bias is not None:
-        score_bias = torch.matmul(k, qkv_bias[:C].view(h, d, 1)).reshape(
-            *lead, h * m)
-    vo = torch.matmul(v, proj_weight.t().reshape(h, d, C)).reshape(
-        *lead, h * m, C)
+        score_bias = _per_head_gemm(k, qkv_bias[:C].view(h, d, 1)).flatten(-2)
+    vo = _per_head_gemm(v, proj_weight.t().reshape(h, d, C))
     return mq, score_bias, vo
+
+
+def _per_head_gemm(a, w):
+    """a (..., h, m, d) times per-head w (h, d, n) -> (..., h*m, n).
+
+    One bmm over the heads with the batch folded into m: broadcasting w over
+    the batch instead would copy it B times (and keep the copies for
+    backward).
+    """
+    h, m, d = a.shape[-3:]
+    if a.dim() == 3:
+        return torch.bmm(a, w).view(h * m, w.shape[-1])
+    B = a.shape[0]
+    out = torch.bmm(a.transpose(0, 1).reshape(h, B * m, d), w)
+    return out.view(h, B, m, -1).transpose(0, 1).reshape(B, h * m, -1)
 
 
 def _attend_folded_per_sample(x, mq, score_bias, vo, num_heads, proj_bias):
