@@ -4,6 +4,7 @@ on a CPU."""
 import importlib.util
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,24 @@ def logged_losses(text):
             r'Iter\(train\)\s+\[\s*(\d+)/\d+\].*?\bloss: '
             r'([0-9.]+)', text)
     }
+
+
+def free_port():
+    """A TCP port nobody listens on now (for a distributed run's master)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def dist_train(cfg, work, *extra, **kwargs):
+    """``tools/dist_train.sh CFG 2 --work-dir WORK ...`` on a free port."""
+    return run_tool(
+        'tools/dist_train.sh',
+        str(cfg),
+        '2',
+        '--work-dir',
+        str(work),
+        *extra,
+        env=dict(PORT=str(free_port())),
+        timeout=kwargs.pop('timeout', 120),
+        **kwargs)

@@ -1,5 +1,4 @@
 import shutil
-import socket
 import sys
 
 import pytest
@@ -7,8 +6,8 @@ import torch
 
 import mmcvpt  # noqa: F401  (checkpoint allow-list for torch.load below)
 
-from tests.seg_fixtures import REPO, logged_losses, make_sample, run_tool, \
-    tiny_config
+from tests.seg_fixtures import (REPO, dist_train, free_port, logged_losses,
+                                make_sample, run_tool, tiny_config)
 
 
 @pytest.fixture(scope='module')
@@ -66,22 +65,10 @@ def test_resume_matches_uninterrupted(sample, tmp_path):
     assert (b[3], b[4]) == (a[3], a[4])
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def test_dist_train_two_cpu_processes(sample, tmp_path):
     cfg = tiny_config(tmp_path / 'tiny.py', sample)
-    proc = run_tool(
-        'tools/dist_train.sh',
-        str(cfg),
-        '2',
-        '--work-dir',
-        str(tmp_path / 'work'),
-        env=dict(PORT=str(_free_port())),
-        timeout=120)
+    proc = dist_train(cfg, tmp_path / 'work')
     out = proc.stdout + proc.stderr
     assert 'distributed backend nccl -> gloo' in out
     assert 'SyncBN -> BN' in out
@@ -119,7 +106,7 @@ def test_dist_preflight_runs_on_rank_zero_only(sample, tmp_path):
         '-m',
         'torch.distributed.run',
         '--nproc_per_node=2',
-        f'--master_port={_free_port()}',
+        f'--master_port={free_port()}',
         str(driver),
         str(tmp_path),
         'tools/train.py',
@@ -177,7 +164,7 @@ def test_train_tool_destroys_its_process_group(sample, tmp_path):
             LOCAL_RANK='0',
             WORLD_SIZE='1',
             MASTER_ADDR='127.0.0.1',
-            MASTER_PORT=str(_free_port())))
+            MASTER_PORT=str(free_port())))
     assert 'process group left: False' in proc.stdout
     assert 'threads left: []' in proc.stdout
     assert 'gloo threads left: []' in proc.stdout  # joined, not abandoned

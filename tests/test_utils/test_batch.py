@@ -1,5 +1,4 @@
 import logging
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +8,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
 from mmcvpt.utils import apply_total_batch_size, resolve_total_batch_size
-from tests.seg_fixtures import REPO, make_sample, run_tool, tiny_config
+from tests.seg_fixtures import (REPO, dist_train, make_sample, run_tool,
+                                tiny_config)
 
 # config: (total batch, per-GPU batch written in the file)
 REAL = {
@@ -169,28 +169,14 @@ def test_resolve_for_tools(monkeypatch, capsys):
     assert e.value.code == 1
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def test_dist_train_checks_the_total_on_every_process(tmp_path):
     """Two real processes: the split sees world size 2, before any data is
     read or any model is built."""
     sample = make_sample(tmp_path / 'samples')
     cfg = tiny_config(tmp_path / 'tiny.py', sample)
-    proc = run_tool(
-        'tools/dist_train.sh',
-        str(cfg),
-        '2',
-        '--work-dir',
-        str(tmp_path / 'work'),
-        '--cfg-options',
-        'total_batch_size=3',
-        env=dict(PORT=str(_free_port())),
-        check=False,
-        timeout=120)
+    proc = dist_train(cfg, tmp_path / 'work', '--cfg-options',
+                      'total_batch_size=3', check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert 'error: total_batch_size=3 does not divide over 2 processes; use ' \

@@ -1,7 +1,6 @@
 import contextlib
 import copy
 import os
-import socket
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import mmcvpt  # noqa: F401  registers the wrappers
 from mmcvpt.utils import (adapt_cfg_to_device, distributed_session, enable_amp,
                           enable_visualization, end_distributed, failed_image,
                           init_distributed, load_cli_config)
+from tests.seg_fixtures import free_port
 
 
 def _gpu_cluster_cfg():
@@ -140,11 +140,6 @@ def test_cli_config_work_dir_and_options(tmp_path):
     assert load_cli_config(str(path)).work_dir == 'mine'
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 def _os_threads():
     return len(os.listdir('/proc/self/task'))
@@ -207,7 +202,7 @@ def test_cpu_process_group_starts_before_the_runner(tmp_path, monkeypatch):
     monkeypatch.setenv('RANK', '0')
     monkeypatch.setenv('WORLD_SIZE', '1')
     monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
-    monkeypatch.setenv('MASTER_PORT', str(_free_port()))
+    monkeypatch.setenv('MASTER_PORT', str(free_port()))
     cfg = Config(dict(launcher='pytorch', work_dir=str(tmp_path)))
     with distributed_session(cfg):
         assert dist.is_initialized() and dist.get_backend() == 'gloo'
