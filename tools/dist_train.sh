@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # tools/dist_train.sh CONFIG GPUS [train.py args]; on a machine without CUDA, GPUS CPU processes (gloo).
+# PYTHON=/path/to/python picks the interpreter (default: `python` on PATH, e.g. after
+# `source .venv/bin/activate`).
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}
@@ -8,7 +10,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-python -m torch.distributed.run \
+"${PYTHON:-python}" -m torch.distributed.run \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \

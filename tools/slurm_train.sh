@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py args]
+# PYTHON=/path/to/python picks the interpreter (default: `python` on PATH).
 set -x
 PARTITION=$1
 JOB_NAME=$2
@@ -19,4 +20,4 @@ srun -p ${PARTITION} \
     --cpus-per-task=${CPUS_PER_TASK} \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
-    python -u tools/train.py ${CONFIG} --launcher="slurm" ${PY_ARGS}
+    "${PYTHON:-python}" -u tools/train.py ${CONFIG} --launcher="slurm" ${PY_ARGS}

@@ -1,3 +1,4 @@
+import os
 import shutil
 import sys
 
@@ -211,3 +212,20 @@ def test_mmseg_inference_apis(trained, sample):
     inferencer = MMSegInferencer(model=str(cfg), weights=ckpt, device='cpu')
     out = inferencer(img, return_datasamples=True)
     assert torch.equal(out.pred_sem_seg.data, result.pred_sem_seg.data)
+
+
+def test_shell_tools_honour_python(tmp_path):
+    """A shell whose PATH has no environment (the system python has no
+    torch): PYTHON=<venv python> is the interpreter dist_*.sh run."""
+    import subprocess
+    cfg = tiny_config(tmp_path / 'c.py', tmp_path / 'no_data')
+    env = {k: v for k, v in os.environ.items() if k != 'VIRTUAL_ENV'}
+    env.update(PATH='/usr/bin:/bin', PYTHON=sys.executable,
+               PORT=str(free_port()))
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', str(cfg), '1', '--work-dir',
+         str(tmp_path / 'work')],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert f"error: train_dataloader: data_root '{tmp_path / 'no_data'}' " \
+        'does not exist' in proc.stderr
