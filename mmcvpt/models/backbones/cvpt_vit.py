@@ -129,13 +129,10 @@ class CVPTViT(PromptedViT):
     def peft_rebuildable_keys(self) -> set:
         keys = super().peft_rebuildable_keys()
         if self.cross_attn_weights == 'copy' and self.cross_attn is not None:
-            keys |= {
-                k
-                for k in self.state_dict() if k.startswith('cross_attn.')
-                and k.replace('cross_attn.', 'layers.', 1).replace(
-                    '.qkv.', '.attn.qkv.').replace('.proj.', '.attn.proj.')
-                in keys
-            }
+            # The copies the load pre-hook makes from those keys.
+            derived = dict.fromkeys(keys)
+            self._fill_missing_cross_attn(derived, '')
+            keys |= set(derived)
         return keys
 
     def _derive_missing(self, state_dict, prefix):

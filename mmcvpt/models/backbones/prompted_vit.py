@@ -216,10 +216,9 @@ class PromptedViT(VisionTransformer):
             'checkpoint to it')
 
     def _complete_peft_state(self, state_dict: dict, prefix: str,
-                             meta: dict) -> None:
+                             meta: dict, own: dict) -> None:
         """Add the frozen tensors a PEFT state dict left out."""
         self.check_peft_signature(meta)
-        own = list(self.state_dict())
         missing = [k for k in own if prefix + k not in state_dict]
         if not missing:
             return
@@ -241,10 +240,11 @@ class PromptedViT(VisionTransformer):
                 f'{still[0]} (and {len(still) - 1} more); the file is not the '
                 'one the checkpoint was trained on')
 
-    def _check_shapes(self, state_dict: dict, prefix: str) -> None:
+    def _check_shapes(self, state_dict: dict, prefix: str,
+                      own_state: dict) -> None:
         """A tensor of another shape means another config: refuse it instead
         of loading the rest around a randomly initialised tensor."""
-        for key, own in self.state_dict().items():
+        for key, own in own_state.items():
             value = state_dict.get(prefix + key)
             if key == 'pos_embed' or not isinstance(value, Tensor) or \
                     value.shape == own.shape:
@@ -270,15 +270,16 @@ class PromptedViT(VisionTransformer):
                               error_msgs):
         # Every loader (load_state_dict, mmengine's load_checkpoint used by
         # load_from, init_model, Inferencers, get_model) comes through here.
+        own = self.state_dict()
         meta = state_dict.get(prefix + PEFT_META_KEY)
         if meta is not None:
-            self._complete_peft_state(state_dict, prefix, meta)
+            self._complete_peft_state(state_dict, prefix, meta, own)
         if self.prompts is None and prefix + 'prompts' in state_dict:
             raise CheckpointError(
                 f"{prefix}prompts: the checkpoint has prompts of shape "
                 f"{tuple(state_dict[prefix + 'prompts'].shape)} but the "
                 'model has num_prompts=0; use the config it was trained with')
-        self._check_shapes(state_dict, prefix)
+        self._check_shapes(state_dict, prefix, own)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
