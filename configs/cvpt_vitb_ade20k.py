@@ -24,8 +24,11 @@
 #   trains as usual while the prompts move gently.
 # - wd 0: weight decay would pull the prompts towards zero, i.e. towards "no
 #   cross-attention signal"; the paper uses none.
-# Mixed precision (AmpOptimWrapper) and SyncBN are the defaults for GPU
-# clusters; tools/train.py turns them into fp32 and BN on a CPU-only machine.
+# fp32 by default; mixed precision is opt-in as in mmseg: `tools/train.py
+# --amp` (fp16 AmpOptimWrapper on GPUs, bf16 autocast on a CPU). SyncBN and
+# nccl are the GPU-cluster defaults; tools/train.py turns them into BN and
+# gloo on a machine without CUDA, and a plain Runner.from_cfg(cfg).train()
+# trains this config on a CPU as it is.
 _base_ = [
     './_base_/models/upernet_cvpt_vit-b16.py',
     'mmseg::_base_/datasets/ade20k.py',
@@ -41,8 +44,7 @@ model = dict(
     auxiliary_head=dict(num_classes=150))
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
+    type='OptimWrapper',
     optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=0.0),
     paramwise_cfg=dict(
         custom_keys={

@@ -7,8 +7,7 @@ model = dict(
     backbone=dict(num_prompts=0, freeze_backbone=False, drop_path_rate=0.1))
 optim_wrapper = dict(
     _delete_=True,
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
+    type='OptimWrapper',
     optimizer=dict(
         type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(

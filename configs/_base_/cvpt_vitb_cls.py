@@ -63,8 +63,7 @@ val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
+    type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=100)
 val_cfg = dict()

@@ -57,7 +57,7 @@ def test_headline_values():
     assert cfg.train_dataloader.batch_size == 2
     assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.type == 'OptimWrapper'  # AMP: --amp
     assert cfg.model.backbone.out_indices == (2, 5, 8, 11)
     paper = Config.fromfile(REPO / 'configs/cvpt_vitl_setr-pup_ade20k.py')
     assert paper.optim_wrapper.optimizer == dict(
