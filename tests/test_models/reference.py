@@ -2,6 +2,15 @@
 
 Written from the equations in CVPT_METHOD.md with per-head loops, reading
 weights from an mmpretrain-layout state dict; shares no code with mmcvpt.
+
+Foundation-model variants are read off the state dict: LayerScale
+(``attn.gamma1`` / ``ffn.gamma2``, DINOv2), a SwiGLU FFN (``ffn.w12`` /
+``ffn.w3``, DINOv2-g), a norm before the layers (``pre_norm``, CLIP), no
+patch-embedding bias (CLIP) and register tokens (``register_tokens``,
+DINOv2 with registers: inserted after the class token once the position
+embedding is added, dropped from the output). With LayerScale the CVPT
+cross-attention output is scaled by the block's ``gamma1``, as every output
+of that attention's projection.
 """
 import torch
 import torch.nn.functional as F
@@ -25,31 +34,47 @@ def ref_attention(xq, xkv, qkv_w, qkv_b, proj_w, proj_b, num_heads):
     return torch.cat(heads, dim=-1) @ proj_w.T + proj_b
 
 
+def quick_gelu(t):
+    """CLIP's activation."""
+    return t * torch.sigmoid(1.702 * t)
+
+
 def ref_block(x, sd, prefix, num_heads, prompts=None, position=None,
-              ca_prefix=None):
+              ca_prefix=None, eps=1e-6, act=F.gelu):
     """One pre-norm ViT block; CVPT cross-attention at ``position``."""
     ln = lambda t, n: F.layer_norm(  # noqa: E731
         t, t.shape[-1:], sd[f'{prefix}{n}.weight'], sd[f'{prefix}{n}.bias'],
-        eps=1e-6)
+        eps=eps)
     ap = ca_prefix or f'{prefix}attn.'
+    one = torch.ones((), dtype=x.dtype)
+    gamma1 = sd.get(f'{prefix}attn.gamma1.weight', one)
+    gamma2 = sd.get(f'{prefix}ffn.gamma2.weight', one)
 
     def msa(t):
-        return ref_attention(t, t, sd[f'{prefix}attn.qkv.weight'],
-                             sd.get(f'{prefix}attn.qkv.bias'),
-                             sd[f'{prefix}attn.proj.weight'],
-                             sd[f'{prefix}attn.proj.bias'], num_heads)
+        return gamma1 * ref_attention(
+            t, t, sd[f'{prefix}attn.qkv.weight'],
+            sd.get(f'{prefix}attn.qkv.bias'), sd[f'{prefix}attn.proj.weight'],
+            sd[f'{prefix}attn.proj.bias'], num_heads)
 
     def ca(t):
         p = prompts.expand(t.shape[0], -1, -1)
-        return ref_attention(t, p, sd[f'{ap}qkv.weight'],
-                             sd.get(f'{ap}qkv.bias'), sd[f'{ap}proj.weight'],
-                             sd[f'{ap}proj.bias'], num_heads)
+        return gamma1 * ref_attention(
+            t, p, sd[f'{ap}qkv.weight'], sd.get(f'{ap}qkv.bias'),
+            sd[f'{ap}proj.weight'], sd[f'{ap}proj.bias'], num_heads)
 
     def ffn(t):
-        t = F.gelu(t @ sd[f'{prefix}ffn.layers.0.0.weight'].T +
-                   sd[f'{prefix}ffn.layers.0.0.bias'])
-        return t @ sd[f'{prefix}ffn.layers.1.weight'].T + \
-            sd[f'{prefix}ffn.layers.1.bias']
+        if f'{prefix}ffn.w12.weight' in sd:  # SwiGLU: silu(x W1) * (x W2)
+            h = t @ sd[f'{prefix}ffn.w12.weight'].T + \
+                sd[f'{prefix}ffn.w12.bias']
+            half = h.shape[-1] // 2
+            t = F.silu(h[..., :half]) * h[..., half:]
+            t = t @ sd[f'{prefix}ffn.w3.weight'].T + sd[f'{prefix}ffn.w3.bias']
+        else:
+            t = act(t @ sd[f'{prefix}ffn.layers.0.0.weight'].T +
+                    sd[f'{prefix}ffn.layers.0.0.bias'])
+            t = t @ sd[f'{prefix}ffn.layers.1.weight'].T + \
+                sd[f'{prefix}ffn.layers.1.bias']
+        return gamma2 * t
 
     if position == 'before_attn':
         x = x + ca(x)
@@ -69,27 +94,38 @@ def ref_block(x, sd, prefix, num_heads, prompts=None, position=None,
 
 
 def ref_vit(img, sd, num_layers, num_heads, patch_size, prompts=None,
-            position=None, vpt=False, separate_ca=False):
+            position=None, vpt=False, separate_ca=False, eps=1e-6,
+            act=F.gelu):
     """Tokens (B, 1 + HW, C) after the final norm (mmpretrain 'raw')."""
     x = F.conv2d(img, sd['patch_embed.projection.weight'],
-                 sd['patch_embed.projection.bias'], stride=patch_size)
+                 sd.get('patch_embed.projection.bias'), stride=patch_size)
     x = x.flatten(2).transpose(1, 2)
     B = x.shape[0]
     x = torch.cat([sd['cls_token'].expand(B, -1, -1), x], dim=1)
     x = x + sd['pos_embed']
+    regs = sd.get('register_tokens')
+    R = 0 if regs is None else regs.shape[1]
+    if R:
+        x = torch.cat([x[:, :1], regs.expand(B, -1, -1), x[:, 1:]], dim=1)
+    if 'pre_norm.weight' in sd:
+        x = F.layer_norm(x, x.shape[-1:], sd['pre_norm.weight'],
+                         sd['pre_norm.bias'], eps=eps)
     for i in range(num_layers):
         prefix = f'layers.{i}.'
         if prompts is None:
-            x = ref_block(x, sd, prefix, num_heads)
+            x = ref_block(x, sd, prefix, num_heads, eps=eps, act=act)
         elif vpt:
-            # VPT-deep as in its paper: prompts right after the cls token.
+            # VPT-deep as in its paper: prompts right after the cls token
+            # (before the registers, if any).
             p = prompts[i].expand(B, -1, -1)
             m = p.shape[1]
             t = torch.cat([x[:, :1], p, x[:, 1:]], dim=1)
-            t = ref_block(t, sd, prefix, num_heads)
+            t = ref_block(t, sd, prefix, num_heads, eps=eps, act=act)
             x = torch.cat([t[:, :1], t[:, 1 + m:]], dim=1)
         else:
             x = ref_block(x, sd, prefix, num_heads, prompts[i], position,
-                          f'cross_attn.{i}.' if separate_ca else None)
+                          f'cross_attn.{i}.' if separate_ca else None,
+                          eps=eps, act=act)
+    x = torch.cat([x[:, :1], x[:, 1 + R:]], dim=1)  # without the registers
     return F.layer_norm(x, x.shape[-1:], sd['ln1.weight'], sd['ln1.bias'],
-                        eps=1e-6)
+                        eps=eps)

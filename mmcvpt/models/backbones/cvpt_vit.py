@@ -42,6 +42,13 @@ class CVPTViT(PromptedViT):
     frozen self-attention q/k/v/proj weights by reference (no new
     parameters). Pretrained state-dict keys are mmpretrain's.
 
+    With LayerScale (``layer_scale_init_value > 0``, e.g. DINOv2) the
+    cross-attention output is scaled by the block's attention LayerScale
+    ``gamma1``, in every position and with every ``cross_attn_weights``: in
+    these models every output of the attention's projection is scaled by it
+    before it joins the stream, so the frozen scale is part of "the block's
+    attention" that CVPT reuses.
+
     Args:
         prompt_position (str): One of ``PROMPT_POSITIONS``:
             'before_attn', 'parallel', 'after_attn', 'in_ffn', 'after_ffn'
@@ -141,7 +148,8 @@ class CVPTViT(PromptedViT):
 
     def cross_attention(self, index: int, layer: nn.Module, x: Tensor,
                         prompts: Tensor) -> Tensor:
-        """Tokens x (B, N, C) attend to prompts (m, C) -> (B, N, C)."""
+        """Tokens x (B, N, C) attend to prompts (m, C) -> (B, N, C), scaled
+        by the block's attention LayerScale (identity without one)."""
         src = layer.attn if self.cross_attn is None else self.cross_attn[index]
         qkv, proj = src.qkv, src.proj
         # Folding is recomputed every forward: it costs O(h*m*d*C) per layer,
@@ -149,8 +157,9 @@ class CVPTViT(PromptedViT):
         # in-place update, dtype, device and autocast change of its inputs.
         prepared = prepare_prompts(prompts, qkv.weight, qkv.bias, proj.weight,
                                    self.num_heads, self.cross_attn_impl)
-        return attend_prompts(x, prepared, qkv.weight, qkv.bias, proj.weight,
-                              proj.bias, self.num_heads)
+        out = attend_prompts(x, prepared, qkv.weight, qkv.bias, proj.weight,
+                             proj.bias, self.num_heads)
+        return layer.attn.gamma1(out)
 
     def forward_layer(self, index, layer, x, prompts):
         position = self.prompt_position

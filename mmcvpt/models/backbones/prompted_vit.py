@@ -54,7 +54,18 @@ class PromptedViT(VisionTransformer):
             True.
         with_cp (bool): Gradient checkpointing of every layer, to save
             memory. Defaults to False.
-        **kwargs: Arguments of mmpretrain's :class:`VisionTransformer`.
+        num_register_tokens (int): Register tokens R, as DINOv2 with
+            registers (<https://arxiv.org/abs/2309.16588>): a frozen
+            parameter ``register_tokens`` (1, R, C) inserted right after the
+            class token once the position embedding is added (registers
+            have none), processed by every layer like any token, and removed
+            before the outputs are formatted. 0 adds nothing. Defaults to 0.
+        **kwargs: Arguments of mmpretrain's :class:`VisionTransformer`, e.g.
+            DINOv2: ``arch='dinov2-s'|'b'|'l'|'dinov2-g'``, ``patch_size=14``,
+            ``layer_scale_init_value=1e-5`` (and
+            ``layer_cfgs=dict(ffn_type='swiglu_fused')`` for g); CLIP:
+            ``pre_norm=True``, ``norm_cfg=dict(type='LN', eps=1e-5)``,
+            ``layer_cfgs=dict(act_cfg=dict(type='mmpretrain.QuickGELU'))``.
     """
 
     def __init__(self,
@@ -64,10 +75,14 @@ class PromptedViT(VisionTransformer):
                  prompt_init: str = 'xavier',
                  freeze_backbone: bool = True,
                  with_cp: bool = False,
+                 num_register_tokens: int = 0,
                  **kwargs):
-        if not isinstance(num_prompts, int) or num_prompts < 0:
-            raise ValueError(f'num_prompts must be an int >= 0, got '
-                             f'{num_prompts!r}')
+        for name, value in (('num_prompts', num_prompts),
+                            ('num_register_tokens', num_register_tokens)):
+            if not isinstance(value, int) or isinstance(value, bool) or \
+                    value < 0:
+                raise ValueError(f'{name} must be an int >= 0, got '
+                                 f'{value!r}')
         if not 0 <= prompt_dropout < 1:
             raise ValueError(f'prompt_dropout must be in [0, 1), got '
                              f'{prompt_dropout!r}')
@@ -90,6 +105,13 @@ class PromptedViT(VisionTransformer):
             self.prompts = nn.Parameter(
                 torch.empty(self.num_layers, num_prompts, self.embed_dims))
             self.init_prompts()
+        self.num_register_tokens = num_register_tokens
+        if num_register_tokens > 0:
+            # DINOv2's initialisation; pretrained files overwrite it.
+            self.register_tokens = nn.Parameter(
+                torch.randn(1, num_register_tokens, self.embed_dims) * 1e-6)
+        else:
+            self.register_tokens = None
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             self.requires_grad_(False)
@@ -149,7 +171,7 @@ class PromptedViT(VisionTransformer):
         """Arguments that change the function; a PEFT state dict must match.
         """
         kernel = self.patch_embed.projection.kernel_size
-        return dict(
+        signature = dict(
             backbone_type=type(self).__name__,
             arch=dict(
                 embed_dims=self.embed_dims,
@@ -157,6 +179,10 @@ class PromptedViT(VisionTransformer):
                 num_heads=self.num_heads),
             patch_size=kernel[0] if kernel[0] == kernel[1] else list(kernel),
             num_prompts=self.num_prompts)
+        # Only when used, so that files saved before registers still match.
+        if self.num_register_tokens > 0:
+            signature['num_register_tokens'] = self.num_register_tokens
+        return signature
 
     def peft_meta(self, config: Optional[str] = None) -> dict:
         """:meth:`peft_signature` plus the pretrained file and its sha256."""
@@ -262,8 +288,32 @@ class PromptedViT(VisionTransformer):
                 for n, a, b in zip(names, ckpt_shape, own_shape) if a != b
             ]
             return 'the config differs: ' + ', '.join(diffs)
+        if key == 'register_tokens' and len(ckpt_shape) == 3 and \
+                ckpt_shape[2] == own_shape[2]:
+            return (f'the checkpoint has {ckpt_shape[1]} register tokens; '
+                    f'set num_register_tokens={ckpt_shape[1]}')
         return ('the checkpoint is for another backbone arch/patch_size '
                 '(check model.backbone in the config)')
+
+    def _check_registers(self, state_dict: dict, prefix: str) -> None:
+        """Registers are part of the function: a backbone checkpoint (one
+        with a pos_embed) with registers the model lacks, or without the
+        registers the model has, would otherwise load with a warning only
+        (init_cfg loads are not strict) and give wrong features."""
+        key = prefix + 'register_tokens'
+        if self.register_tokens is None and key in state_dict:
+            shape = tuple(state_dict[key].shape)
+            raise CheckpointError(
+                f'{key}: the checkpoint has register tokens of shape {shape} '
+                'but the model has num_register_tokens=0; set '
+                f'num_register_tokens={shape[1]}')
+        if self.register_tokens is not None and key not in state_dict and \
+                prefix + 'pos_embed' in state_dict:
+            raise CheckpointError(
+                f'{key}: the model has num_register_tokens='
+                f'{self.num_register_tokens} but the checkpoint has no '
+                'register tokens; it is a model without registers (set '
+                'num_register_tokens=0) or was converted without them')
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
@@ -279,6 +329,7 @@ class PromptedViT(VisionTransformer):
                 f"{prefix}prompts: the checkpoint has prompts of shape "
                 f"{tuple(state_dict[prefix + 'prompts'].shape)} but the "
                 'model has num_prompts=0; use the config it was trained with')
+        self._check_registers(state_dict, prefix)
         self._check_shapes(state_dict, prefix, own)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
@@ -316,6 +367,12 @@ class PromptedViT(VisionTransformer):
             patch_resolution,
             mode=self.interpolate_mode,
             num_extra_tokens=self.num_extra_tokens)
+        if self.register_tokens is not None:
+            # (B, 1 + HW, C) -> (B, 1 + R + HW, C), as DINOv2: after the
+            # position embedding, which covers the class token and patches.
+            n = self.num_extra_tokens
+            x = torch.cat((x[:, :n], self.register_tokens.expand(B, -1, -1),
+                           x[:, n:]), dim=1)
         x = self.pre_norm(self.drop_after_pos(x))
 
         prompts: Optional[Tensor] = None
@@ -334,3 +391,18 @@ class PromptedViT(VisionTransformer):
             if i in self.out_indices:
                 outs.append(self._format_output(x, patch_resolution))
         return tuple(outs)
+
+    def _format_output(self, x: Tensor, hw):
+        if self.register_tokens is not None:
+            # Outputs never include the registers: (B, 1 + R + HW, C) ->
+            # (B, 1 + HW, C), then mmpretrain's formatting.
+            n = self.num_extra_tokens
+            x = torch.cat((x[:, :n], x[:, n + self.num_register_tokens:]),
+                          dim=1)
+        return super()._format_output(x, hw)
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        # Layer-wise lr decay: registers are embeddings, like cls_token.
+        if param_name == prefix + 'register_tokens':
+            return 0, self.num_layers + 2
+        return super().get_layer_depth(param_name, prefix)

@@ -17,6 +17,8 @@ class VPTViT(PromptedViT):
     The prompts are appended to the tokens (B, N, C) -> (B, N + m, C) before
     every layer and dropped after it. Self-attention has no positional bias,
     so appending is equivalent to VPT's insertion after the class token.
+    Register tokens (``num_register_tokens``) are ordinary tokens here: the
+    layers see (cls, registers, patches, prompts).
 
     Args:
         **kwargs: Arguments of :class:`PromptedViT` and of mmpretrain's
