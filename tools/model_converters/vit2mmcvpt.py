@@ -2,24 +2,40 @@
 
 That layout is mmpretrain's VisionTransformer (``patch_embed.projection``,
 ``layers.{i}.attn.qkv``, ``layers.{i}.ffn.layers.0.0``, ``ln1``...).
-Supported inputs:
+Supported inputs, told apart by their keys:
 
-* Google's ViT ``.npz`` (``Transformer/encoderblock_0/...``), e.g. the
-  ImageNet-21k ``ViT-B_16.npz`` the CVPT paper starts from;
-* timm state dicts (``blocks.0.attn.qkv.weight``...), ``.pth``/``.bin`` or
-  ``.safetensors``;
-* mmseg VisionTransformer checkpoints (``layers.0.attn.attn.in_proj_weight``,
-  with or without a ``backbone.`` prefix).
+* ``google``: Google's ViT ``.npz`` (``Transformer/encoderblock_0/...``),
+  e.g. the ImageNet-21k ``ViT-B_16.npz`` the CVPT paper starts from;
+* ``timm``: timm state dicts (``blocks.0.attn.qkv.weight``...), ``.pth``/
+  ``.bin`` or ``.safetensors``, including timm's DINOv2 (``ls1.gamma``,
+  ``reg_token``, packed SwiGLU ``mlp.fc1``) and CLIP (``norm_pre``) models;
+* ``dinov2``: the official DINOv2 files (``mask_token``,
+  ``register_tokens``, ``blocks.N.ls1.gamma``, ``mlp.w12``/``mlp.w3`` for
+  ViT-g; chunked ``blocks.C.N.`` training checkpoints too);
+* ``openai-clip``: OpenAI's CLIP (``visual.transformer.resblocks.0...``), a
+  state dict or the TorchScript ``.pt`` archive OpenAI distributes; the
+  text tower and the image-text projection ``visual.proj`` are dropped;
+* ``mmseg``: mmseg VisionTransformer checkpoints
+  (``layers.0.attn.attn.in_proj_weight``, with or without ``backbone.``).
 
-Classifier heads are dropped. Example::
+LayerScale goes to ``layers.{i}.attn.gamma1`` / ``ffn.gamma2``, SwiGLU to
+``ffn.w12`` / ``ffn.w3`` (``layer_cfgs=dict(ffn_type='swiglu_fused')``),
+CLIP's ``ln_pre`` to ``pre_norm`` (``pre_norm=True``) and registers to one
+``register_tokens`` (1, R, C) that takes no position embedding. Classifier
+heads are dropped; the script prints what it dropped and the backbone
+settings the weights need. Example::
 
     python tools/model_converters/vit2mmcvpt.py ViT-B_16.npz \\
         pretrain/vit-b16_in21k.pth
 """
 import argparse
+import itertools
+import math
 import os.path as osp
 import re
 import sys
+import zipfile
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,10 +45,36 @@ from mmcvpt.utils.io import atomic_torch_save
 # Keys that belong to classification heads; never part of a backbone.
 DROP = re.compile(r'^(head|pre_logits|fc_norm|head_drop|decode_head|'
                   r'auxiliary_head|neck)([./]|$)')
+# Keys dropped for a stated reason (printed on their own line).
+DROP_REASONS = [
+    (re.compile(r'^(transformer\.|token_embedding\.|ln_final\.|'
+                r'(positional_embedding|text_projection|logit_scale)$)'),
+     "CLIP's text tower"),
+    (re.compile(r'^visual\.proj$'),
+     "CLIP's image-text projection head (not part of the image encoder)"),
+    (re.compile(r'^(input_resolution|context_length|vocab_size)$'),
+     "CLIP's TorchScript metadata"),
+    (re.compile(r'^mask_token$'),
+     "DINOv2's mask token (used only by its masked-image pretraining)"),
+]
+LAYOUTS = (
+    "Google ViT .npz ('Transformer/encoderblock_0/...'), timm "
+    "('blocks.0.attn.qkv.weight', incl. its DINOv2 and CLIP models), "
+    "official DINOv2 ('blocks.0.ls1.gamma' with 'mask_token' or "
+    "'register_tokens'), OpenAI CLIP ('visual.transformer.resblocks.0."
+    "attn.in_proj_weight') or mmseg ViT keys "
+    "('layers.0.attn.attn.in_proj_weight')")
 
 
 class ConversionError(ValueError):
     pass
+
+
+class Converted(NamedTuple):
+    state: dict  # mmpretrain VisionTransformer keys -> float32 tensors
+    layout: str
+    dropped: list  # source keys not converted
+    notes: list  # what the conversion did beyond renaming
 
 
 def _t(array):
@@ -85,14 +127,21 @@ def convert_google_npz(arrays: dict) -> tuple:
     return out, sorted(set(arrays) - used)
 
 
+# timm and the official DINOv2 share these names (DINOv2's hub models are
+# timm-style ViTs); the SwiGLU and chunk differences are normalised first.
 TIMM_RULES = [
     (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
     (r'^blocks\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
     (r'^blocks\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
     (r'^blocks\.(\d+)\.attn\.', r'layers.\1.attn.'),
+    (r'^blocks\.(\d+)\.ls1\.gamma$', r'layers.\1.attn.gamma1.weight'),
+    (r'^blocks\.(\d+)\.ls2\.gamma$', r'layers.\1.ffn.gamma2.weight'),
     (r'^blocks\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
     (r'^blocks\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
+    (r'^blocks\.(\d+)\.mlp\.w(12|3)\.', r'layers.\1.ffn.w\2.'),
+    (r'^norm_pre\.', 'pre_norm.'),
     (r'^norm\.', 'ln1.'),
+    (r'^(register_tokens|reg_token)$', 'register_tokens'),
     (r'^(cls_token|pos_embed)$', r'\1'),
 ]
 
@@ -104,6 +153,24 @@ MMSEG_RULES = [
     (r'^layers\.(\d+)\.ffn\.', r'layers.\1.ffn.'),
     (r'^ln1\.', 'ln1.'),
     (r'^(cls_token|pos_embed)$', r'\1'),
+]
+
+# OpenAI CLIP's image tower ('visual.' removed). Its class embedding and
+# position embedding lack the batch axes; see convert_openai_clip.
+CLIP_RULES = [
+    (r'^conv1\.', 'patch_embed.projection.'),
+    (r'^ln_pre\.', 'pre_norm.'),
+    (r'^transformer\.resblocks\.(\d+)\.ln_([12])\.', r'layers.\1.ln\2.'),
+    (r'^transformer\.resblocks\.(\d+)\.attn\.in_proj_',
+     r'layers.\1.attn.qkv.'),
+    (r'^transformer\.resblocks\.(\d+)\.attn\.out_proj\.',
+     r'layers.\1.attn.proj.'),
+    (r'^transformer\.resblocks\.(\d+)\.mlp\.c_fc\.',
+     r'layers.\1.ffn.layers.0.0.'),
+    (r'^transformer\.resblocks\.(\d+)\.mlp\.c_proj\.',
+     r'layers.\1.ffn.layers.1.'),
+    (r'^ln_post\.', 'ln1.'),
+    (r'^(class_embedding|positional_embedding)$', r'\1'),
 ]
 
 
@@ -120,19 +187,117 @@ def _rename(state: dict, rules) -> tuple:
     return out, dropped
 
 
+def _unchunk_blocks(state: dict, notes: list) -> dict:
+    """DINOv2 trained with ``block_chunks > 0`` names layer N of chunk C
+    ``blocks.C.N.`` (N counts over all chunks); the hub files are flat."""
+    chunked = re.compile(r'^blocks\.(\d+)\.(\d+)\.')
+    if not any(chunked.match(k) for k in state):
+        return state
+    out = {}
+    for key, value in state.items():
+        new = chunked.sub(r'blocks.\2.', key)
+        if new in out:
+            raise ConversionError(f'chunked DINOv2 blocks: {key} and another '
+                                  f'key both give {new}')
+        out[new] = value
+    chunks = {chunked.match(k)[1] for k in state if chunked.match(k)}
+    notes.append(f'blocks came in {len(chunks)} chunks (blocks.C.N.), '
+                 'numbered over all chunks')
+    return out
+
+
+def _unpack_timm_swiglu(state: dict, notes: list) -> dict:
+    """timm's SwiGLUPacked (DINOv2 ViT-g) keeps DINOv2's fused w12/w3 under
+    mlp.fc1/fc2: fc1 is twice as wide as fc2's input."""
+    out, packed = dict(state), []
+    for key in state:
+        m = re.match(r'^(blocks\.\d+\.mlp\.)fc1\.weight$', key)
+        fc2 = m and state.get(m[1] + 'fc2.weight')
+        if fc2 is not None and state[key].shape[0] == 2 * fc2.shape[1]:
+            for a, b in (('fc1', 'w12'), ('fc2', 'w3')):
+                for p in ('weight', 'bias'):
+                    if f'{m[1]}{a}.{p}' in out:
+                        out[f'{m[1]}{b}.{p}'] = out.pop(f'{m[1]}{a}.{p}')
+            packed.append(key)
+    if packed:
+        notes.append(f'{len(packed)} packed SwiGLU FFNs (mlp.fc1 = w12, '
+                     'mlp.fc2 = w3)')
+    return out
+
+
+def _add_cls_pos_slot(out: dict, notes: list) -> None:
+    """timm's ``no_embed_class`` models (DINOv2 + registers) keep no position
+    for the class token (it is folded into cls_token); mmpretrain's ViT has a
+    slot for it: a zero one gives the same sum."""
+    pos = out.get('pos_embed')
+    if pos is None or 'cls_token' not in out:
+        return
+    n = pos.shape[1]
+    if math.isqrt(n)**2 == n and n > 1:
+        out['pos_embed'] = torch.cat([pos.new_zeros(1, 1, pos.shape[2]), pos],
+                                     dim=1)
+        notes.append(f'pos_embed had no class-token slot ({n} = '
+                     f'{math.isqrt(n)}^2 patches; timm no_embed_class): '
+                     'added a zero one, cls_token already holds its position')
+
+
+def convert_timm_like(state: dict) -> tuple:
+    """timm / official DINOv2 -> (state_dict, dropped keys, notes)."""
+    notes = []
+    state = _unpack_timm_swiglu(_unchunk_blocks(state, notes), notes)
+    out, dropped = _rename(state, TIMM_RULES)
+    _add_cls_pos_slot(out, notes)
+    return out, dropped, notes
+
+
+def convert_openai_clip(state: dict) -> tuple:
+    """OpenAI CLIP -> (image-tower state_dict, dropped keys)."""
+    visual = {k[len('visual.'):]: v for k, v in state.items()
+              if k.startswith('visual.')}
+    out, dropped = _rename(visual, CLIP_RULES)
+    out['cls_token'] = out.pop('class_embedding').reshape(1, 1, -1)
+    out['pos_embed'] = out.pop('positional_embedding').unsqueeze(0)
+    dropped = ['visual.' + k for k in dropped]
+    return out, dropped + [k for k in state if not k.startswith('visual.')]
+
+
+def _has(keys, pattern: str) -> bool:
+    return any(re.match(pattern, k) for k in keys)
+
+
 def detect_layout(keys) -> str:
+    """The source layout's name, or ConversionError saying why none fits."""
     keys = set(keys)
     if 'Transformer/encoder_norm/scale' in keys:
         return 'google'
-    if any(k.startswith('blocks.0.attn.qkv') for k in keys):
-        return 'timm'
-    if any(k.startswith('layers.0.attn.attn.in_proj') for k in keys):
+    if _has(keys, r'visual\.transformer\.resblocks\.'):
+        return 'openai-clip'
+    if _has(keys, r'transformer\.resblocks\.') and \
+            'token_embedding.weight' in keys:
+        raise ConversionError(
+            "OpenAI CLIP text tower only ('transformer.resblocks.*', "
+            "'token_embedding.weight') and no image tower ('visual.*' keys): "
+            'nothing to convert; use the full CLIP checkpoint (e.g. '
+            'ViT-B-16.pt)')
+    if _has(keys, r'blocks\.(\d+\.)?\d+\.attn\.qkv\.'):
+        official = {'mask_token', 'register_tokens'} & keys or _has(
+            keys, r'blocks\.(\d+\.)?\d+\.mlp\.w12\.') or _has(
+                keys, r'blocks\.\d+\.\d+\.')
+        return 'dinov2' if official else 'timm'
+    if _has(keys, r'layers\.0\.attn\.attn\.in_proj'):
         return 'mmseg'
     raise ConversionError(
-        'unknown checkpoint layout: expected Google ViT .npz keys '
-        "('Transformer/encoderblock_0/...'), timm keys ('blocks.0.attn.qkv."
-        "weight') or mmseg ViT keys ('layers.0.attn.attn.in_proj_weight'); "
-        f'first keys found: {sorted(keys)[:5]}')
+        f'unknown checkpoint layout: expected {LAYOUTS}; no known key '
+        f'pattern among the {len(keys)} keys, first ones: {sorted(keys)[:5]}')
+
+
+def _is_torchscript(path: str) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as f:
+        return any(
+            n.split('/', 1)[-1] in ('constants.pkl', 'code/')
+            or n.split('/', 1)[-1].startswith('code/') for n in f.namelist())
 
 
 def load_source(path: str) -> dict:
@@ -145,7 +310,15 @@ def load_source(path: str) -> dict:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(path)
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    if _is_torchscript(path):
+        # OpenAI's CLIP .pt files are TorchScript archives, which
+        # torch.load(weights_only=True) refuses. torch.jit.load reads
+        # TorchScript, not arbitrary pickled Python, but only load archives
+        # from a source you trust (OpenAI's URLs).
+        print(f'{path}: TorchScript archive, read with torch.jit.load')
+        ckpt = torch.jit.load(path, map_location='cpu').state_dict()
+    else:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
     for key in ('state_dict', 'model', 'module'):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
             ckpt = ckpt[key]
@@ -157,43 +330,149 @@ def load_source(path: str) -> dict:
     }
 
 
-def convert(state: dict) -> tuple:
-    """-> (mmpretrain-layout state dict, layout name, dropped keys)."""
+def _check_complete(out: dict, layout: str) -> None:
+    need = ('patch_embed.projection.weight', 'cls_token', 'pos_embed',
+            'layers.0.attn.qkv.weight')
+    missing = [k for k in need if k not in out]
+    if missing:
+        raise ConversionError(
+            f'{layout} layout without {", ".join(missing)} after conversion; '
+            'the checkpoint is incomplete or not a ViT image encoder')
+
+
+def convert(state: dict) -> Converted:
+    """Detect the layout of ``state`` and rename it to mmpretrain's keys."""
     layout = detect_layout(state)
     heads = [k for k in state if DROP.match(k)]
     state = {k: v for k, v in state.items() if k not in heads}
+    notes = []
     if layout == 'google':
         out, dropped = convert_google_npz(state)
+    elif layout in ('timm', 'dinov2'):
+        out, dropped, notes = convert_timm_like(state)
+    elif layout == 'openai-clip':
+        out, dropped = convert_openai_clip(state)
     else:
-        out, dropped = _rename(state,
-                               TIMM_RULES if layout == 'timm' else MMSEG_RULES)
-    return out, layout, sorted(heads) + dropped
+        out, dropped = _rename(state, MMSEG_RULES)
+    _check_complete(out, layout)
+    return Converted(out, layout, sorted(heads) + dropped, notes)
+
+
+def num_layers_of(state: dict) -> int:
+    return len({k.split('.')[1] for k in state if k.startswith('layers.')})
+
+
+def features(state: dict) -> list:
+    """What the weights need beyond a plain ViT (printed and saved)."""
+    found = []
+    if 'layers.0.attn.gamma1.weight' in state:
+        found.append('LayerScale')
+    if 'register_tokens' in state:
+        found.append(f"{state['register_tokens'].shape[1]} register tokens")
+    if 'layers.0.ffn.w12.weight' in state:
+        found.append('SwiGLU FFN')
+    if 'pre_norm.weight' in state:
+        found.append('pre-norm')
+    return found
+
+
+def backbone_settings(state: dict, layout: str) -> str:
+    """The CVPTViT/VPTViT arguments these weights need, as config text."""
+    C = state['cls_token'].shape[-1]
+    kernel = state['patch_embed.projection.weight'].shape[-1]
+    if 'layers.0.ffn.w3.weight' in state:
+        hidden = state['layers.0.ffn.w3.weight'].shape[1]
+        # mmpretrain's SwiGLUFFNFused turns feedforward_channels f into
+        # (int(f * 2 / 3) + 7) // 8 * 8 hidden channels, as DINOv2's.
+        ff = next(f for f in itertools.chain([hidden * 3 // 2],
+                                             range(hidden, 2 * hidden))
+                  if (int(f * 2 / 3) + 7) // 8 * 8 == hidden)
+    else:
+        ff = state['layers.0.ffn.layers.0.0.weight'].shape[0]
+    args = [
+        f'arch=dict(embed_dims={C}, num_layers={num_layers_of(state)}, '
+        f'num_heads={max(C // 64, 1)}, feedforward_channels={ff})',
+        f'patch_size={kernel}'
+    ]
+    if 'layers.0.attn.gamma1.weight' in state:
+        args.append('layer_scale_init_value=1e-5')
+    if 'register_tokens' in state:
+        args.append(
+            f"num_register_tokens={state['register_tokens'].shape[1]}")
+    if 'layers.0.ffn.w12.weight' in state:
+        args.append("layer_cfgs=dict(ffn_type='swiglu_fused')")
+    if 'pre_norm.weight' in state:
+        args += ['pre_norm=True', "norm_cfg=dict(type='LN', eps=1e-5)"]
+        act = "layer_cfgs=dict(act_cfg=dict(type='mmpretrain.QuickGELU'))"
+        args.append(act if layout == 'openai-clip' else
+                    f'{act} for OpenAI weights, GELU (the default) for '
+                    'LAION/other CLIP weights')
+    return ', '.join(args) + (' (num_heads is not stored in the weights: '
+                              '64-dim heads assumed)')
+
+
+def _collapse(keys) -> str:
+    """'transformer.resblocks.0.x', ... 11.y -> 'transformer.resblocks.
+    {0-11}.*'."""
+    groups = {}
+    for key in keys:
+        m = re.match(r'^(.*?)\.(\d+)\.', key)
+        if m:
+            groups.setdefault(m[1], set()).add(int(m[2]))
+        else:
+            groups.setdefault(re.sub(r'\.(weight|bias)$', '.*', key), set())
+    return ', '.join(
+        f'{name}.{{{min(i)}-{max(i)}}}.*' if i else name
+        for name, i in sorted(groups.items()))
+
+
+def describe_dropped(dropped) -> list:
+    """Printed lines: one per stated reason, then the other keys."""
+    lines, rest = [], list(dropped)
+    for pattern, reason in DROP_REASONS:
+        keys = [k for k in rest if pattern.match(k)]
+        if keys:
+            rest = [k for k in rest if k not in keys]
+            lines.append(f'dropped {reason}: {len(keys)} keys '
+                         f'({_collapse(keys)})')
+    if rest:
+        lines.append(f'dropped {len(rest)} keys: {", ".join(rest)}')
+    return lines
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         'src',
-        help='Google .npz, timm .pth/.safetensors or '
-        'mmseg ViT checkpoint')
+        help='Google .npz, timm .pth/.safetensors, official DINOv2 .pth, '
+        'OpenAI CLIP .pt (TorchScript) or mmseg ViT checkpoint')
     parser.add_argument('dst', help='output .pth (mmpretrain ViT layout)')
     args = parser.parse_args(argv)
     try:
-        state, layout, dropped = convert(load_source(args.src))
+        result = convert(load_source(args.src))
     except (ConversionError, KeyError) as e:
         sys.exit(f'vit2mmcvpt: {args.src}: {e}')
-    num_layers = len(
-        {k.split('.')[1]
-         for k in state if k.startswith('layers.')})
-    print(f'{args.src}: {layout} layout, {num_layers} layers, '
+    state, layout = result.state, result.layout
+    extra = ''.join(f', {f}' for f in features(state))
+    print(f'{args.src}: {layout} layout, {num_layers_of(state)} layers, '
           f'{len(state)} tensors mapped, embed dims '
           f'{state["cls_token"].shape[-1]}, pos_embed '
-          f'{tuple(state["pos_embed"].shape)}')
-    if dropped:
-        print(f'dropped {len(dropped)} keys: {", ".join(dropped)}')
+          f'{tuple(state["pos_embed"].shape)}{extra}')
+    for note in result.notes:
+        print(note)
+    for line in describe_dropped(result.dropped):
+        print(line)
+    settings = backbone_settings(state, layout)
+    print(f'backbone settings: {settings}')
+    grid = math.isqrt(state['pos_embed'].shape[1] - 1)
+    kernel = state['patch_embed.projection.weight'].shape[-1]
+    print(f'pos_embed is for {grid * kernel} px ({grid}x{grid} patches); the '
+          "backbone resizes it to the config's img_size on load")
     atomic_torch_save(
-        dict(state_dict=state, meta=dict(source=args.src, layout=layout)),
-        args.dst)
+        dict(
+            state_dict=state,
+            meta=dict(source=args.src, layout=layout,
+                      backbone_settings=settings)), args.dst)
     print(f'saved {args.dst}')
 
 
