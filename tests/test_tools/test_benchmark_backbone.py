@@ -1,3 +1,4 @@
+import json
 from argparse import Namespace
 
 import pytest
@@ -55,3 +56,50 @@ def test_dropout_mode_variants(bench):
     }
     assert modes == dict(cvpt3='sample', cvpt_batchdrop3='batch',
                          vpt3='sample')
+
+
+def test_dinov2_b_at_518(bench):
+    """--arch dinov2-b --img 518: DINOv2-B/14 with 4 registers at its
+    pretraining size, 37x37 = 1369 patches, for every variant."""
+    args = bench.parse_args(['--arch', 'dinov2-b', '--img', '518', '--only',
+                             'cvpt10', 'cvpt200', 'vpt200'])
+    assert args.img_size == 518
+    assert bench.variant_names(args) == ['frozen', 'cvpt10', 'cvpt200',
+                                         'vpt200']
+    assert bench.token_count(args) == 'tokens=1+4+1369'
+    for name in ('frozen', 'cvpt10', 'vpt200'):
+        backbone = bench.build(name, args)[0]['backbone']
+        assert backbone.patch_resolution == (37, 37)
+        assert backbone.patch_embed.projection.kernel_size == (14, 14)
+        assert backbone.register_tokens.shape == (1, 4, 768)
+        assert backbone.layers[0].attn.gamma1.weight.shape == (768, )
+        trainable = [
+            n for n, p in backbone.named_parameters() if p.requires_grad
+        ]
+        assert trainable == ([] if name == 'frozen' else ['prompts'])
+    assert bench.build('vpt200', args)[0]['backbone'].prompts.shape == \
+        (12, 200, 768)
+
+
+def test_only_rejects_unknown_names(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--only', 'cvpt10', 'lora8'])
+    assert "'lora8' is not cvptM" in capsys.readouterr().err
+
+
+def test_runs_tiny_dinov2_with_only(bench, tmp_path, capsys):
+    out = tmp_path / 'bench.json'
+    bench.main([
+        '--arch', 'tiny-dinov2', '--img', '42', '--rounds', '1', '--warmup',
+        '0', '--only', 'cvpt2', 'cvpt5', 'vpt5', '--no-memory', '--json',
+        str(out)
+    ])
+    lines = capsys.readouterr().out.splitlines()
+    assert 'arch=tiny-dinov2' in lines[0] and 'tokens=1+4+9' in lines[0]
+    assert [line.split(' |')[0] for line in lines if line[:2] == '| '][1:] \
+        == ['| frozen', '| cvpt2', '| cvpt5', '| vpt5']
+    # the speed-up line for the prompt count measured with both methods only
+    assert [line.split(':')[0] for line in lines if line.startswith('m=')] \
+        == ['m=5']
+    assert set(json.loads(out.read_text())['results']) == {
+        'frozen', 'cvpt2', 'cvpt5', 'vpt5'}

@@ -13,9 +13,16 @@ Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` of a train step; on
 CPU the peak resident set size (VmHWM) of a fresh child process that builds
 the variant and runs two train steps.
 
-Example::
+``--arch dinov2-b`` is DINOv2-B/14 with 4 registers (patch 14, LayerScale,
+``dinov2_vitb14_reg4``), at its pretraining size with ``--img 518`` (37x37 =
+1369 patches). The frozen ViT is the same backbone class with no prompts
+(registers included), every weight frozen.
+
+Examples::
 
     python tools/analysis_tools/benchmark_backbone.py --prompts 10 200
+    python tools/analysis_tools/benchmark_backbone.py --arch dinov2-b \
+        --img 518 --batch-size 1 --only cvpt10 cvpt200 vpt200
 """
 import argparse
 import json
@@ -28,13 +35,19 @@ import time
 import torch
 import torch.nn as nn
 
+TINY = dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128)
+# --arch -> backbone arguments shared by every variant
 ARCHS = {
-    'b':
-    'b',
+    'b': dict(arch='b'),  # ViT-B/16
+    # DINOv2-B/14 with registers (dinov2_vitb14_reg4)
+    'dinov2-b': dict(arch='b', patch_size=14, layer_scale_init_value=1e-5,
+                     num_register_tokens=4),
     # for quick checks of the tool itself
-    'tiny':
-    dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128),
+    'tiny': dict(arch=TINY),
+    'tiny-dinov2': dict(arch=TINY, patch_size=14, layer_scale_init_value=1e-5,
+                        num_register_tokens=4),
 }
+VARIANT = re.compile(r'(cvpt|cvpt_batchdrop|vpt)(\d+)')
 
 
 def parse_args(argv=None):
@@ -50,8 +63,14 @@ def parse_args(argv=None):
         help='prompted variants; the frozen ViT is always measured. cvpt '
         'and vpt use the default per-sample prompt dropout; cvpt_batchdrop '
         "is CVPT with prompt_dropout_mode='batch' (one mask per batch)")
+    parser.add_argument(
+        '--only',
+        nargs='+',
+        metavar='NAME',
+        help='measure these prompted variants (e.g. cvpt10 cvpt200 vpt200) '
+        'instead of every --prompts x --variants pair')
     parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--img-size', '--img', type=int, default=224)
     parser.add_argument('--rounds', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument(
@@ -59,23 +78,36 @@ def parse_args(argv=None):
     parser.add_argument('--no-memory', action='store_true')
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument('--memory-probe', help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name in args.only or []:
+        if not VARIANT.fullmatch(name):
+            parser.error(f'--only: {name!r} is not cvptM, cvpt_batchdropM or '
+                         'vptM')
+    # the memory probe re-runs this command line in a child process
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def variant_names(args):
+    """'frozen' first, then the prompted variants to measure."""
+    prompted = args.only or [
+        f'{v}{m}' for m in args.prompts for v in args.variants
+    ]
+    return ['frozen'] + prompted
 
 
 def build(name, args):
     """Backbone + linear head for variant 'frozen', 'cvpt10', 'vpt200',
     'cvpt_batchdrop10'..."""
-    from mmpretrain.models import VisionTransformer
-
     from mmcvpt.models import CVPTViT, VPTViT
     common = dict(
-        arch=ARCHS[args.arch], img_size=args.img_size, drop_path_rate=0.1)
+        ARCHS[args.arch], img_size=args.img_size, drop_path_rate=0.1)
     if name == 'frozen':
-        backbone = VisionTransformer(**common)
-        backbone.requires_grad_(False)
+        # No prompts: mmpretrain's layers alone (plus the arch's registers),
+        # every weight frozen.
+        backbone = CVPTViT(num_prompts=0, **common)
     else:
-        kind, m = re.fullmatch(r'(cvpt|cvpt_batchdrop|vpt)(\d+)',
-                               name).groups()
+        kind, m = VARIANT.fullmatch(name).groups()
         cls = VPTViT if kind == 'vpt' else CVPTViT
         mode = 'batch' if kind == 'cvpt_batchdrop' else 'sample'
         backbone = cls(num_prompts=int(m), prompt_dropout_mode=mode, **common)
@@ -132,7 +164,7 @@ def peak_memory_mb(name, args):
         torch.cuda.empty_cache()
         return peak
     cmd = [sys.executable, __file__, '--memory-probe', name
-           ] + [a for a in sys.argv[1:] if a != '--no-memory']
+           ] + [a for a in args.argv if a != '--no-memory']
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -149,8 +181,7 @@ def memory_probe(name, args):
 
 
 def run(args):
-    names = ['frozen'
-             ] + [f'{v}{m}' for m in args.prompts for v in args.variants]
+    names = variant_names(args)
     torch.manual_seed(0)
     models = {n: build(n, args) for n in names}
     x, y = _inputs(args)
@@ -179,12 +210,23 @@ def run(args):
     return results
 
 
+def token_count(args):
+    """'tokens=1+4+1369' (class token + registers + patches) for the
+    table's header; patches as the patch embedding pads the image."""
+    arch = ARCHS[getattr(args, 'arch', 'b')]
+    patch = arch.get('patch_size', 16)
+    side = -(-args.img_size // patch)  # padded up to whole patches
+    registers = arch.get('num_register_tokens', 0)
+    extra = f'1+{registers}' if registers else '1'
+    return f'tokens={extra}+{side * side}'
+
+
 def format_table(results, args):
     base = results['frozen']
     lines = [
         f'device={args.device} threads={torch.get_num_threads()} '
         f'arch={args.arch} batch={args.batch_size} img={args.img_size} '
-        f'rounds={args.rounds} (medians)', '',
+        f'{token_count(args)} rounds={args.rounds} (medians)', '',
         '| variant | infer ms | x frozen | train-step ms | x frozen |'
         ' peak MB | x frozen |', '|---|---|---|---|---|---|---|'
     ]
@@ -196,7 +238,11 @@ def format_table(results, args):
                      f'{r["infer"] / base["infer"]:.3f} | '
                      f'{r["train"] * 1e3:.0f} | '
                      f'{r["train"] / base["train"]:.3f} | {mem_cols} |')
-    for m in args.prompts:
+    prompts = sorted({
+        int(VARIANT.fullmatch(n).group(2))
+        for n in results if n != 'frozen'
+    })
+    for m in prompts:
         c, v = results.get(f'cvpt{m}'), results.get(f'vpt{m}')
         if c and v:
             lines.append(f'm={m}: CVPT is {v["infer"] / c["infer"]:.2f}x '
