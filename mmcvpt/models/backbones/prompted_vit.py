@@ -19,6 +19,9 @@ PROMPT_INITS = ('xavier', 'xavier_per_layer')
 # State-dict entry (a dict, not a tensor) that marks a PEFT state dict: see
 # :meth:`PromptedViT.peft_meta`.
 PEFT_META_KEY = 'peft_meta'
+# Signature entries (attribute: default) a PEFT state dict records only when
+# not at the default.
+OPTIONAL_SIGNATURE = dict(num_register_tokens=0)
 
 
 def check_choices(*choices) -> None:
@@ -179,9 +182,11 @@ class PromptedViT(VisionTransformer):
                 num_heads=self.num_heads),
             patch_size=kernel[0] if kernel[0] == kernel[1] else list(kernel),
             num_prompts=self.num_prompts)
-        # Only when used, so that files saved before registers still match.
-        if self.num_register_tokens > 0:
-            signature['num_register_tokens'] = self.num_register_tokens
+        # Entries at their default are left out, so that files saved before
+        # the entry existed still match.
+        for key, default in OPTIONAL_SIGNATURE.items():
+            if getattr(self, key) != default:
+                signature[key] = getattr(self, key)
         return signature
 
     def peft_meta(self, config: Optional[str] = None) -> dict:
@@ -210,11 +215,14 @@ class PromptedViT(VisionTransformer):
 
     def check_peft_signature(self, meta: dict, source: str = '') -> None:
         """Raise CheckpointError unless ``meta`` fits this backbone."""
-        for key, value in self.peft_signature().items():
-            if meta.get(key) != value:
+        own = self.peft_signature()
+        for key in dict.fromkeys([*own, *OPTIONAL_SIGNATURE]):
+            default = OPTIONAL_SIGNATURE.get(key)
+            value, saved = own.get(key, default), meta.get(key, default)
+            if saved != value:
                 raise CheckpointError(
                     f'PEFT checkpoint {source}was saved for {key}='
-                    f'{meta.get(key)!r} but this model has {key}={value!r}; '
+                    f'{saved!r} but this model has {key}={value!r}; '
                     'use the config it was trained with '
                     f"({meta.get('config')})")
 
