@@ -95,6 +95,10 @@ class PromptedViT(VisionTransformer):
         arch = kwargs.get('arch', 'base')
         num_layers = self._check_arch(arch)['num_layers']
         self._check_out_indices(kwargs.get('out_indices', -1), num_layers)
+        if isinstance(kwargs.get('out_indices'), Sequence):
+            # mmpretrain rewrites negative indices in place: a tuple fails
+            # and a list from a config would be changed.
+            kwargs['out_indices'] = list(kwargs['out_indices'])
         super().__init__(**kwargs)
 
         self.num_prompts = num_prompts
@@ -115,6 +119,9 @@ class PromptedViT(VisionTransformer):
                 torch.randn(1, num_register_tokens, self.embed_dims) * 1e-6)
         else:
             self.register_tokens = None
+        if self.register_tokens is not None and self.frozen_stages > 0:
+            # mmpretrain's _freeze_stages freezes the other embeddings.
+            self.register_tokens.requires_grad_(False)
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             self.requires_grad_(False)

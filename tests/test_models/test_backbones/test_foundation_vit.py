@@ -187,7 +187,7 @@ def test_outputs_never_contain_registers(name):
     outs = {}
     for out_type in ('raw', 'featmap', 'cls_token', 'avg_featmap'):
         model = _build(name, num_prompts=2, out_type=out_type,
-                       out_indices=(1, 2))
+                       out_indices=(1, -1))
         with torch.no_grad():
             outs[out_type] = model(_image())
     raw, feat, cls, avg = outs.values()
@@ -229,6 +229,13 @@ def test_state_dict_keys_are_mmpretrains_plus_prompts_and_registers(name):
     assert missing == ['prompts'] and unexpected == []
     if R:
         assert torch.equal(model.register_tokens, ckpt['register_tokens'])
+        # layer-wise lr decay: an embedding, like cls_token
+        assert model.get_layer_depth('backbone.register_tokens',
+                                     'backbone.') == (0, ARCH['num_layers'] + 2)
+        stages = _build(name, num_prompts=0, freeze_backbone=False,
+                        frozen_stages=1)
+        assert not stages.register_tokens.requires_grad
+        assert not stages.cls_token.requires_grad
 
 
 def test_pretrained_pos_embed_is_resized_registers_kept(tmp_path):
