@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from mmpretrain.models import VisionTransformer
 
 from mmcvpt.utils.io import atomic_torch_save
 
@@ -254,6 +255,10 @@ def convert_openai_clip(state: dict) -> tuple:
     """OpenAI CLIP -> (image-tower state_dict, dropped keys)."""
     visual = {k[len('visual.'):]: v for k, v in state.items()
               if k.startswith('visual.')}
+    missing = {'class_embedding', 'positional_embedding'} - set(visual)
+    if missing:
+        raise ConversionError(f'OpenAI CLIP image tower without visual.'
+                              f'{", visual.".join(sorted(missing))}')
     out, dropped = _rename(visual, CLIP_RULES)
     out['cls_token'] = out.pop('class_embedding').reshape(1, 1, -1)
     out['pos_embed'] = out.pop('positional_embedding').unsqueeze(0)
@@ -294,10 +299,9 @@ def detect_layout(keys) -> str:
 def _is_torchscript(path: str) -> bool:
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as f:
-        return any(
-            n.split('/', 1)[-1] in ('constants.pkl', 'code/')
-            or n.split('/', 1)[-1].startswith('code/') for n in f.namelist())
+    with zipfile.ZipFile(path) as f:  # torch.save zips have neither
+        names = [n.split('/', 1)[-1] for n in f.namelist()]
+    return any(n == 'constants.pkl' or n.startswith('code/') for n in names)
 
 
 def load_source(path: str) -> dict:
@@ -389,9 +393,16 @@ def backbone_settings(state: dict, layout: str) -> str:
                   if (int(f * 2 / 3) + 7) // 8 * 8 == hidden)
     else:
         ff = state['layers.0.ffn.layers.0.0.weight'].shape[0]
+    arch = dict(
+        embed_dims=C,
+        num_layers=num_layers_of(state),
+        num_heads=max(C // 64, 1),
+        feedforward_channels=ff)
+    names = [n for n, a in VisionTransformer.arch_zoo.items() if a == arch]
+    names.sort(key=lambda n: (not n.startswith('dinov2'), len(n)))
+    text = ', '.join(f'{k}={v}' for k, v in arch.items())
     args = [
-        f'arch=dict(embed_dims={C}, num_layers={num_layers_of(state)}, '
-        f'num_heads={max(C // 64, 1)}, feedforward_channels={ff})',
+        f"arch='{names[0]}'" if names else f'arch=dict({text})',
         f'patch_size={kernel}'
     ]
     if 'layers.0.attn.gamma1.weight' in state:
@@ -403,10 +414,11 @@ def backbone_settings(state: dict, layout: str) -> str:
         args.append("layer_cfgs=dict(ffn_type='swiglu_fused')")
     if 'pre_norm.weight' in state:
         args += ['pre_norm=True', "norm_cfg=dict(type='LN', eps=1e-5)"]
-        act = "layer_cfgs=dict(act_cfg=dict(type='mmpretrain.QuickGELU'))"
-        args.append(act if layout == 'openai-clip' else
-                    f'{act} for OpenAI weights, GELU (the default) for '
-                    'LAION/other CLIP weights')
+        # Not in the weights either: OpenAI trained with QuickGELU, most
+        # other CLIP trainings (open_clip's LAION/DFN models) with GELU.
+        args.append("layer_cfgs=dict(act_cfg=dict(type='mmpretrain."
+                    "QuickGELU')) for OpenAI's weights (GELU, the default, "
+                    'for CLIP models trained by others)')
     return ', '.join(args) + (' (num_heads is not stored in the weights: '
                               '64-dim heads assumed)')
 
@@ -433,8 +445,8 @@ def describe_dropped(dropped) -> list:
         keys = [k for k in rest if pattern.match(k)]
         if keys:
             rest = [k for k in rest if k not in keys]
-            lines.append(f'dropped {reason}: {len(keys)} keys '
-                         f'({_collapse(keys)})')
+            lines.append(f'dropped {reason}: {len(keys)} '
+                         f'key{"s" * (len(keys) > 1)} ({_collapse(keys)})')
     if rest:
         lines.append(f'dropped {len(rest)} keys: {", ".join(rest)}')
     return lines
