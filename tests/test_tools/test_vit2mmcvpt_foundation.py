@@ -439,6 +439,14 @@ def test_text_tower_only_clip(tool, tmp_path):
                        r'tower') as e:
         tool.main([str(tmp_path / 'text.pth'), str(tmp_path / 'y.pth')])
     assert '\n' not in str(e.value)
+    # CLIP RN50 and co.: a ResNet image tower
+    text['visual.layer1.0.conv1.weight'] = torch.zeros(1)
+    torch.save(text, tmp_path / 'RN50.pt')
+    with pytest.raises(SystemExit, match=r"RN50\.pt: OpenAI CLIP whose image "
+                       r"tower is not a ViT \(keys like "
+                       r"'visual\.layer1\.0\.conv1\.weight'"):
+        tool.main([str(tmp_path / 'RN50.pt'), str(tmp_path / 'y.pth')])
+    assert not (tmp_path / 'y.pth').exists()
 
 
 def test_dinov2_weights_in_clip_config(tool, tmp_path):

@@ -23,10 +23,14 @@ LayerScale goes to ``layers.{i}.attn.gamma1`` / ``ffn.gamma2``, SwiGLU to
 CLIP's ``ln_pre`` to ``pre_norm`` (``pre_norm=True``) and registers to one
 ``register_tokens`` (1, R, C) that takes no position embedding. Classifier
 heads are dropped; the script prints what it dropped and the backbone
-settings the weights need. Example::
+settings the weights need. Examples::
 
     python tools/model_converters/vit2mmcvpt.py ViT-B_16.npz \\
         pretrain/vit-b16_in21k.pth
+    python tools/model_converters/vit2mmcvpt.py \\
+        dinov2_vitb14_reg4_pretrain.pth pretrain/vit-b14_dinov2-reg4.pth
+    python tools/model_converters/vit2mmcvpt.py ViT-B-16.pt \\
+        pretrain/vit-b16_clip-openai.pth
 """
 import argparse
 import itertools
@@ -279,6 +283,12 @@ def detect_layout(keys) -> str:
         return 'openai-clip'
     if _has(keys, r'transformer\.resblocks\.') and \
             'token_embedding.weight' in keys:
+        if _has(keys, r'visual\.'):
+            first = sorted(k for k in keys if k.startswith('visual.'))[0]
+            raise ConversionError(
+                'OpenAI CLIP whose image tower is not a ViT (keys like '
+                f"'{first}', no 'visual.transformer.resblocks.*': the ResNet "
+                'CLIPs); only ViT image towers convert')
         raise ConversionError(
             "OpenAI CLIP text tower only ('transformer.resblocks.*', "
             "'token_embedding.weight') and no image tower ('visual.*' keys): "
