@@ -45,6 +45,8 @@ model = dict(
 
 optim_wrapper = dict(
     type='OptimWrapper',
+    # mmengine's default constructor, one log line per parameter group
+    constructor='PEFTOptimWrapperConstructor',
     optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=0.0),
     paramwise_cfg=dict(
         custom_keys={

@@ -8,6 +8,8 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    # mmengine's default constructor, one log line per parameter group
+    constructor='PEFTOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(

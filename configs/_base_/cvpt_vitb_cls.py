@@ -64,6 +64,8 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     type='OptimWrapper',
+    # mmengine's default constructor, one log line per parameter group
+    constructor='PEFTOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=100)
 val_cfg = dict()
