@@ -6,8 +6,8 @@ from mmengine.config import DictAction
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
 from mmcvpt.utils import (add_preflight_args, build_runner,
-                          distributed_session, enable_visualization,
-                          load_cli_config)
+                          distributed_session, enable_tta,
+                          enable_visualization, load_cli_config)
 
 
 def parse_args():
@@ -57,9 +57,7 @@ def main():
     if args.show or args.show_dir:
         enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
     if args.tta:
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
+        enable_tta(cfg)
     if args.out is not None:
         if cfg.get('default_scope') == 'mmpretrain':
             cfg.test_evaluator = [cfg.test_evaluator] if isinstance(

@@ -11,8 +11,9 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import (add_preflight_args, build_runner,
-                          distributed_session, enable_amp, load_cli_config)
+from mmcvpt.utils import (add_preflight_args, apply_train_flags,
+                          build_runner, distributed_session, enable_amp,
+                          load_cli_config)
 
 
 def parse_args():
@@ -22,15 +23,33 @@ def parse_args():
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume',
-        action='store_true',
-        default=False,
-        help='resume from the latest checkpoint in the work_dir '
-        'automatically')
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or with no value from the '
+        'latest checkpoint in the work_dir')
     parser.add_argument(
         '--amp',
         action='store_true',
         default=False,
         help='enable automatic-mixed-precision training (bf16 on CPU)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by the total batch / auto_scale_lr.'
+        'base_batch_size (default: the config\'s total_batch_size)')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate during training')
+    parser.add_argument(
+        '--no-pin-memory',
+        action='store_true',
+        help='pin_memory=False in every dataloader')
+    parser.add_argument(
+        '--no-persistent-workers',
+        action='store_true',
+        help='persistent_workers=False in every dataloader')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -52,7 +71,8 @@ def parse_args():
 
 def train(cfg, args):
     runner = build_runner(
-        cfg, ('train_dataloader', 'val_dataloader'),
+        cfg, ('train_dataloader', ) if args.no_validate else
+        ('train_dataloader', 'val_dataloader'),
         amp_requested=args.amp,
         check_images=args.check_images,
         skip_preflight=args.skip_preflight)
@@ -70,8 +90,7 @@ def main():
                           args.work_dir)
     if args.amp:
         enable_amp(cfg)
-    if args.resume:
-        cfg.resume = True
+    apply_train_flags(cfg, args)
     # The runner lives in train()'s frame only: the session can free it
     # before it destroys the process group.
     with distributed_session(cfg, resume_hint=True):

@@ -1,6 +1,7 @@
 from .batch import apply_total_batch_size, resolve_total_batch_size
 from .checkpoint_safety import (mmengine_checkpoint_globals,
                                 register_checkpoint_safe_globals)
+from .cli import apply_train_flags, config_not_found, enable_tta
 from .io import atomic_torch_save
 from .launch import (adapt_cfg_to_device, add_preflight_args, build_runner,
                      distributed_session, enable_amp, enable_visualization,
@@ -16,5 +17,7 @@ __all__ = [
     'distributed_session', 'failed_image', 'log_device_changes',
     'enable_visualization', 'PreflightError', 'preflight', 'preflight_once',
     'atomic_torch_save', 'load_cli_config', 'build_runner',
-    'add_preflight_args', 'apply_total_batch_size', 'resolve_total_batch_size'
+    'add_preflight_args', 'apply_total_batch_size',
+    'resolve_total_batch_size', 'apply_train_flags', 'config_not_found',
+    'enable_tta'
 ]

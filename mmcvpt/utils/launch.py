@@ -20,6 +20,7 @@ from mmengine.runner import Runner, find_latest_checkpoint
 
 from ..models.utils.pretrained import CheckpointError
 from .batch import resolve_total_batch_size
+from .cli import config_not_found
 from .preflight import preflight_once
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'SyncBatchNorm')
@@ -202,6 +203,34 @@ def failed_image(exc: BaseException):
     return path, f'{type(exc).__name__}: {exc}'.splitlines()[0]
 
 
+def config_build_error(exc: BaseException):
+    """One line for an error raised while mmengine built a class from the
+    config (a bad argument value, an unknown ``type``), else None.
+
+    Recognised by mmengine's ``build_from_cfg`` on the traceback; the line
+    names the class being built and the class's own message.
+    """
+    if not isinstance(exc, (ValueError, KeyError, TypeError)):
+        return None
+    message = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else
+                  exc)
+    if not message or '\n' in message or (isinstance(exc, TypeError) and
+                                          'argument' not in message):
+        return None
+    name, tb = None, exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == 'build_from_cfg' and \
+                'mmengine' in frame.f_code.co_filename:
+            cls = frame.f_locals.get('obj_cls')
+            name = getattr(cls, '__name__', None) or \
+                frame.f_locals.get('obj_type') or 'the config'
+        tb = tb.tb_next
+    if name is None:
+        return None
+    return f'error: cannot build {name} from the config: {message}'
+
+
 _PEER_LOST = re.compile(r'Connection (?:closed|reset) by peer|Broken pipe')
 
 
@@ -229,10 +258,12 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
 
     The group starts first (pre-flight runs once, on rank 0, inside it) and
     is destroyed after a barrier on success, without one after an error or
-    Ctrl-C. An image that cannot be loaded stops the run with one line
-    naming the file (and, with ``resume_hint``, the checkpoint in
-    ``cfg.work_dir`` to resume from) and exit code 1; the ranks that lose
-    their connection to it then stop with one line each too.
+    Ctrl-C. A config that mmengine cannot build (a bad argument value, an
+    unknown type) stops with one line naming the class and the value; an
+    image that cannot be loaded with one line naming the file (and, with
+    ``resume_hint``, the checkpoint in ``cfg.work_dir`` to resume from);
+    both exit with code 1, and the ranks that lose their connection to it
+    then stop with one line each too.
 
     Args:
         cfg (Config): The tool's config (``launcher``, ``work_dir``).
@@ -249,7 +280,10 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
         raise SystemExit(f'error: {e}') from None
     except Exception as e:
         bad, lost = failed_image(e), _peer_lost(e)
+        build = config_build_error(e) if bad is None else None
         _release_frames(e)
+        if build is not None:
+            raise SystemExit(build) from None
         if lost is not None and bad is None:
             raise SystemExit(lost) from None
         if bad is None:
@@ -309,6 +343,8 @@ def load_cli_config(config: str,
     ``--cfg-options`` are merged, ``--work-dir`` wins over the config's
     ``work_dir``, which defaults to ``./work_dirs/<config name>``.
     """
+    if not osp.isfile(config):
+        raise SystemExit(config_not_found(config))
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
     if cfg_options is not None:

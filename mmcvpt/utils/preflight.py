@@ -9,6 +9,7 @@ exists; the other ranks wait for the outcome (:func:`preflight_once`). The
 default check reads a few header bytes per file; ``deep=True`` (``--check-
 images``) decodes every image and segmentation map in a process pool.
 """
+import copy
 import difflib
 import inspect
 import multiprocessing
@@ -75,6 +76,28 @@ def check_backbone(cfg) -> None:
                 '`python tools/model_converters/vit2mmcvpt.py '
                 f'ORIGINAL_VIT(.npz|.pth|.safetensors) {path}` (README: '
                 '"Pretrained weights")')
+
+
+def check_model_arguments(cfg) -> None:
+    """Build ``cfg.model`` on the meta device (no memory, no weights
+    loaded): a bad argument value stops here, in one line, before the
+    Runner writes anything."""
+    model = cfg.get('model')
+    if not isinstance(model, dict) or 'type' not in model:
+        return
+    import torch
+    with MODELS.switch_scope_and_registry(cfg.get('default_scope')) as reg:
+        try:
+            with torch.device('meta'):
+                reg.build(copy.deepcopy(model))
+        except (ValueError, KeyError, TypeError, AssertionError) as e:
+            message = e.args[0] if isinstance(e, KeyError) and e.args \
+                else str(e)
+            if not message or '\n' in str(message):
+                return  # not an argument problem: the real build shows it
+            raise PreflightError(f'model: {message}') from None
+        except Exception:
+            return  # e.g. an op without a meta kernel: the real build runs
 
 
 def _head(path, size):
@@ -209,8 +232,10 @@ def check_dataset(cfg, loader_key: str, deep: bool = False) -> int:
 
 
 def preflight(cfg, loader_keys, deep: bool = False) -> None:
-    """Run :func:`check_backbone` and :func:`check_dataset` per loader."""
+    """Run :func:`check_backbone`, :func:`check_model_arguments` and
+    :func:`check_dataset` per loader."""
     check_backbone(cfg)
+    check_model_arguments(cfg)
     for key in loader_keys:
         check_dataset(cfg, key, deep=deep)
 
