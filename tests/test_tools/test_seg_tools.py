@@ -229,3 +229,35 @@ def test_shell_tools_honour_python(tmp_path):
     assert proc.returncode != 0
     assert f"error: train_dataloader: data_root '{tmp_path / 'no_data'}' " \
         'does not exist' in proc.stderr
+
+
+@pytest.mark.parametrize('script,positional,extra', [
+    ('slurm_train.sh', ['CFG.py'], ['--work-dir', 'w d']),
+    ('slurm_test.sh', ['CFG.py', 'CKPT.pth'], ['--tta']),
+])
+def test_slurm_scripts_run_from_any_directory(tmp_path, script, positional,
+                                              extra):
+    """srun (faked: prints its arguments) gets the absolute tool path, the
+    arguments as given (spaces kept) and --launcher=slurm; too few
+    arguments print the usage."""
+    import subprocess
+    (tmp_path / 'bin').mkdir()
+    fake = tmp_path / 'bin/srun'
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+               GPUS='2', GPUS_PER_NODE='2')
+    script = str(REPO / 'tools' / script)
+    proc = subprocess.run(['bash', script, 'part', 'job'] + positional +
+                          extra,
+                          cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    argv = proc.stdout.splitlines()
+    tool = 'train.py' if 'train' in script else 'test.py'
+    i = argv.index(str(REPO / 'tools' / tool))
+    assert argv[:2] == ['-p', 'part'] and '--ntasks=2' in argv
+    assert argv[i + 1:] == positional + ['--launcher=slurm'] + extra
+    short = subprocess.run(['bash', script, 'part'], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert short.returncode == 2 and short.stderr.startswith('usage: ')
