@@ -42,7 +42,11 @@ optim_wrapper = dict(
         }))
 param_scheduler = [
     dict(
-        type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=80000,
+        type='PolyLR',
+        eta_min=0.0,
+        power=0.9,
+        begin=0,
+        end=80000,
         by_epoch=False)
 ]
 

@@ -19,20 +19,34 @@ from tests.seg_fixtures import (REPO, TINY_OVERRIDES, load_tool, make_sample,
 
 # CVPT config -> what it must be made of. embed/layers/patch/registers: the
 # backbone; total: images per iteration over all GPUs.
-ADE20K = dict(data='ADE20KDataset', crop=(512, 512), classes=150, total=16,
-              iters=160000)
-CITYSCAPES = dict(data='CityscapesDataset', crop=(512, 1024), classes=19,
-                  total=8, iters=80000)
-PASCAL_CONTEXT_59 = dict(data='PascalContextDataset59', crop=(480, 480),
-                         classes=59, total=16, iters=80000)
+ADE20K = dict(
+    data='ADE20KDataset', crop=(512, 512), classes=150, total=16, iters=160000)
+CITYSCAPES = dict(
+    data='CityscapesDataset',
+    crop=(512, 1024),
+    classes=19,
+    total=8,
+    iters=80000)
+PASCAL_CONTEXT_59 = dict(
+    data='PascalContextDataset59',
+    crop=(480, 480),
+    classes=59,
+    total=16,
+    iters=80000)
 VIT_B16 = dict(embed=768, layers=12, patch=16, registers=0)
+DINOV2_S14 = dict(embed=384, layers=12, patch=14, registers=4)
 DINOV2_B14 = dict(embed=768, layers=12, patch=14, registers=4)
 DINOV2_L14 = dict(embed=1024, layers=24, patch=14, registers=4)
+DINOV2_G14 = dict(embed=1536, layers=40, patch=14, registers=4)
 CVPT_CONFIGS = {
+    'configs/dinov2/cvpt_vit-s14-dinov2_ade20k.py':
+    dict(ADE20K, **DINOV2_S14, ckpt='pretrain/vit-s14_dinov2-reg4.pth'),
     'configs/dinov2/cvpt_vit-b14-dinov2_ade20k.py':
     dict(ADE20K, **DINOV2_B14, ckpt='pretrain/vit-b14_dinov2-reg4.pth'),
     'configs/dinov2/cvpt_vit-l14-dinov2_ade20k.py':
     dict(ADE20K, **DINOV2_L14, ckpt='pretrain/vit-l14_dinov2-reg4.pth'),
+    'configs/dinov2/cvpt_vit-g14-dinov2_ade20k.py':
+    dict(ADE20K, **DINOV2_G14, ckpt='pretrain/vit-g14_dinov2-reg4.pth'),
     'configs/dinov2/cvpt_vit-l14-dinov2_cityscapes.py':
     dict(CITYSCAPES, **DINOV2_L14, ckpt='pretrain/vit-l14_dinov2-reg4.pth'),
     'configs/clip/cvpt_vit-b16-clip_ade20k.py':
@@ -42,10 +56,7 @@ CVPT_CONFIGS = {
     'configs/pascal_context/cvpt_vitb_pascal-context-59.py':
     dict(PASCAL_CONTEXT_59, **VIT_B16, ckpt='pretrain/vit-b16_in21k.pth'),
 }
-TWINS = {
-    path: path.replace('/cvpt_', '/vpt_')
-    for path in CVPT_CONFIGS
-}
+TWINS = {path: path.replace('/cvpt_', '/vpt_') for path in CVPT_CONFIGS}
 FOUNDATION_CONFIGS = sorted([*CVPT_CONFIGS, *TWINS.values()])
 EXPECTED = {**CVPT_CONFIGS, **{v: CVPT_CONFIGS[k] for k, v in TWINS.items()}}
 HEADLINE = 'configs/cvpt_vitb_ade20k.py'
@@ -87,20 +98,24 @@ def test_builds_and_shapes_fit(path):
     with torch.device('meta'):
         model = build(cfg.model, cfg.default_scope)
     backbone = model.backbone
-    assert type(backbone).__name__ == ('VPTViT' if '/vpt_' in path else
-                                       'CVPTViT')
+    assert type(backbone).__name__ == ('VPTViT'
+                                       if '/vpt_' in path else 'CVPTViT')
     assert (backbone.embed_dims, backbone.num_layers) == (want['embed'],
-                                                         want['layers'])
+                                                          want['layers'])
     assert backbone.patch_embed.projection.kernel_size == (want['patch'], ) * 2
     assert backbone.num_register_tokens == want['registers']
     assert backbone.prompts.shape == (want['layers'], 200, want['embed'])
     # Only the prompts train in the backbone (registers and LayerScale too
     # stay frozen); neck and heads train.
-    assert [n for n, p in backbone.named_parameters() if p.requires_grad
-            ] == ['prompts']
-    assert all(p.requires_grad for m in (model.neck, model.decode_head,
-                                         model.auxiliary_head)
-               for p in m.parameters())
+    assert [n for n, p in backbone.named_parameters()
+            if p.requires_grad] == ['prompts']
+    assert all(
+        p.requires_grad
+        for m in (model.neck, model.decode_head, model.auxiliary_head)
+        for p in m.parameters())
+    # the neck keeps the backbone's width
+    assert model.neck.in_channels == [want['embed']] * 4
+    assert model.neck.out_channels == want['embed']
     h, w = want['crop']
     model.eval()
     with torch.no_grad():
@@ -150,10 +165,7 @@ def test_composition(path):
 
 @pytest.mark.parametrize('cvpt', sorted(TWINS))
 def test_vpt_twin_differs_in_backbone_type_only(cvpt):
-    dumps = [
-        load(p).dump().splitlines()
-        for p in (cvpt, TWINS[cvpt])
-    ]
+    dumps = [load(p).dump().splitlines() for p in (cvpt, TWINS[cvpt])]
     changed = [
         line for line in difflib.unified_diff(*dumps, lineterm='', n=0)
         if line[:1] in '+-' and line[:3] not in ('---', '+++')
@@ -164,16 +176,25 @@ def test_vpt_twin_differs_in_backbone_type_only(cvpt):
 def test_l14_cityscapes_model_is_the_ade20k_one():
     """The DINOv2-L/14 model is written twice (the ADE20K and the
     Cityscapes recipe each come with their own base); keep them equal."""
-    ade, city = (load('configs/dinov2/' + name).model
-                 for name in ('cvpt_vit-l14-dinov2_ade20k.py',
-                              'cvpt_vit-l14-dinov2_cityscapes.py'))
+    ade, city = (
+        load('configs/dinov2/' + name).model
+        for name in ('cvpt_vit-l14-dinov2_ade20k.py',
+                     'cvpt_vit-l14-dinov2_cityscapes.py'))
     for part, differs in (('backbone', 'img_size'), ('neck', None),
-                          ('decode_head', 'num_classes'),
-                          ('auxiliary_head', 'num_classes')):
+                          ('decode_head', 'num_classes'), ('auxiliary_head',
+                                                           'num_classes')):
         a, c = ade[part].to_dict(), city[part].to_dict()
         a.pop(differs, None), c.pop(differs, None)
         assert a == c, part
     assert ade.backbone.out_indices == (5, 11, 17, 23)
+
+
+def test_dinov2_g_swiglu():
+    backbone = load(
+        'configs/dinov2/cvpt_vit-g14-dinov2_ade20k.py').model.backbone
+    assert (backbone.arch,
+            backbone.layer_cfgs) == ('dinov2-g', dict(ffn_type='swiglu_fused'))
+    assert backbone.out_indices == (9, 19, 29, 39)
 
 
 def test_clip_backbone_and_pixels():
@@ -196,22 +217,23 @@ def test_dinov2_518_checkpoint_resized_to_the_crop(tmp_path):
     into the Cityscapes config's backbone (512x1024 -> 37x74 patches): the
     position embedding is interpolated on load. Narrow width, real depth."""
     cfg = load('configs/dinov2/cvpt_vit-l14-dinov2_cityscapes.py')
-    narrow = dict(embed_dims=32, num_layers=24, num_heads=2,
-                  feedforward_channels=64)
+    narrow = dict(
+        embed_dims=32, num_layers=24, num_heads=2, feedforward_channels=64)
     args = dict(cfg.model.backbone, arch=narrow, num_prompts=3)
     source = build(dict(args, img_size=518, init_cfg=None, num_prompts=0))
     state = {k: v for k, v in source.state_dict().items()}
     torch.save(state, tmp_path / 'dinov2.pth')
     model = build(
-        dict(args, init_cfg=dict(type='Pretrained',
-                                 checkpoint=str(tmp_path / 'dinov2.pth'))))
+        dict(
+            args,
+            init_cfg=dict(
+                type='Pretrained', checkpoint=str(tmp_path / 'dinov2.pth'))))
     prompts = model.prompts.detach().clone()
     model.init_weights()
     assert state['pos_embed'].shape == (1, 1 + 37 * 37, 32)
     assert model.pos_embed.shape == (1, 1 + 37 * 74, 32)
     torch.testing.assert_close(model.pos_embed[:, 0], state['pos_embed'][:, 0])
-    torch.testing.assert_close(model.register_tokens,
-                               state['register_tokens'])
+    torch.testing.assert_close(model.register_tokens, state['register_tokens'])
     torch.testing.assert_close(model.layers[23].attn.gamma1.weight,
                                state['layers.23.attn.gamma1.weight'])
     torch.testing.assert_close(model.prompts, prompts)  # not in the file
@@ -225,22 +247,25 @@ def test_trainable_parameters_counted_by_hand():
     report, flops, shape = count_params.count(cfg, flops=False)
     C, L, m, classes = 768, 12, 200, 150
     prompts = L * m * C
-    layer = (2 * C  # ln1
-             + C * 3 * C + 3 * C + C * C + C  # qkv, proj
-             + C  # LayerScale gamma1
-             + 2 * C  # ln2
-             + C * 4 * C + 4 * C + 4 * C * C + C  # ffn
-             + C)  # LayerScale gamma2
-    backbone = (3 * 14 * 14 * C + C  # patch embedding
-                + C + (1 + 37 * 37) * C + 4 * C  # cls, position, registers
-                + L * layer + 2 * C + prompts)  # layers, final norm
+    layer = (
+        2 * C  # ln1
+        + C * 3 * C + 3 * C + C * C + C  # qkv, proj
+        + C  # LayerScale gamma1
+        + 2 * C  # ln2
+        + C * 4 * C + 4 * C + 4 * C * C + C  # ffn
+        + C)  # LayerScale gamma2
+    backbone = (
+        3 * 14 * 14 * C + C  # patch embedding
+        + C + (1 + 37 * 37) * C + 4 * C  # cls, position, registers
+        + L * layer + 2 * C + prompts)  # layers, final norm
     neck = 4 * (C * C + C) + 4 * (C * C * 9 + C)  # 1x1 lateral, 3x3
     bn = 2 * 512
-    decode = (4 * (C * 512 + bn)  # pyramid pooling branches
-              + (C + 4 * 512) * 512 * 9 + bn  # its bottleneck
-              + 3 * (C * 512 + bn) + 3 * (512 * 512 * 9 + bn)  # FPN
-              + 4 * 512 * 512 * 9 + bn  # FPN bottleneck
-              + 512 * classes + classes)  # classifier
+    decode = (
+        4 * (C * 512 + bn)  # pyramid pooling branches
+        + (C + 4 * 512) * 512 * 9 + bn  # its bottleneck
+        + 3 * (C * 512 + bn) + 3 * (512 * 512 * 9 + bn)  # FPN
+        + 4 * 512 * 512 * 9 + bn  # FPN bottleneck
+        + 512 * classes + classes)  # classifier
     auxiliary = C * 256 * 9 + 2 * 256 + 256 * classes + classes
     assert report['modules'] == dict(
         backbone=(prompts, backbone),

@@ -48,24 +48,29 @@ def test_runs_tiny(bench, tmp_path, capsys):
 
 
 def test_dropout_mode_variants(bench):
-    args = bench.parse_args(['--arch', 'tiny', '--img-size', '32',
-                             '--variants', 'cvpt', 'cvpt_batchdrop'])
+    args = bench.parse_args([
+        '--arch', 'tiny', '--img-size', '32', '--variants', 'cvpt',
+        'cvpt_batchdrop'
+    ])
     modes = {
         name: bench.build(name, args)[0]['backbone'].prompt_dropout_mode
         for name in ('cvpt3', 'cvpt_batchdrop3', 'vpt3')
     }
-    assert modes == dict(cvpt3='sample', cvpt_batchdrop3='batch',
-                         vpt3='sample')
+    assert modes == dict(
+        cvpt3='sample', cvpt_batchdrop3='batch', vpt3='sample')
 
 
 def test_dinov2_b_at_518(bench):
     """--arch dinov2-b --img 518: DINOv2-B/14 with 4 registers at its
     pretraining size, 37x37 = 1369 patches, for every variant."""
-    args = bench.parse_args(['--arch', 'dinov2-b', '--img', '518', '--only',
-                             'cvpt10', 'cvpt200', 'vpt200'])
+    args = bench.parse_args([
+        '--arch', 'dinov2-b', '--img', '518', '--only', 'cvpt10', 'cvpt200',
+        'vpt200'
+    ])
     assert args.img_size == 518
-    assert bench.variant_names(args) == ['frozen', 'cvpt10', 'cvpt200',
-                                         'vpt200']
+    assert bench.variant_names(args) == [
+        'frozen', 'cvpt10', 'cvpt200', 'vpt200'
+    ]
     assert bench.token_count(args) == 'tokens=1+4+1369'
     for name in ('frozen', 'cvpt10', 'vpt200'):
         backbone = bench.build(name, args)[0]['backbone']
@@ -101,5 +106,5 @@ def test_runs_tiny_dinov2_with_only(bench, tmp_path, capsys):
     # the speed-up line for the prompt count measured with both methods only
     assert [line.split(':')[0] for line in lines if line.startswith('m=')] \
         == ['m=5']
-    assert set(json.loads(out.read_text())['results']) == {
-        'frozen', 'cvpt2', 'cvpt5', 'vpt5'}
+    assert set(json.loads(
+        out.read_text())['results']) == {'frozen', 'cvpt2', 'cvpt5', 'vpt5'}

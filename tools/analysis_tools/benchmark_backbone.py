@@ -38,14 +38,24 @@ import torch.nn as nn
 TINY = dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128)
 # --arch -> backbone arguments shared by every variant
 ARCHS = {
-    'b': dict(arch='b'),  # ViT-B/16
+    'b':
+    dict(arch='b'),  # ViT-B/16
     # DINOv2-B/14 with registers (dinov2_vitb14_reg4)
-    'dinov2-b': dict(arch='b', patch_size=14, layer_scale_init_value=1e-5,
-                     num_register_tokens=4),
+    'dinov2-b':
+    dict(
+        arch='b',
+        patch_size=14,
+        layer_scale_init_value=1e-5,
+        num_register_tokens=4),
     # for quick checks of the tool itself
-    'tiny': dict(arch=TINY),
-    'tiny-dinov2': dict(arch=TINY, patch_size=14, layer_scale_init_value=1e-5,
-                        num_register_tokens=4),
+    'tiny':
+    dict(arch=TINY),
+    'tiny-dinov2':
+    dict(
+        arch=TINY,
+        patch_size=14,
+        layer_scale_init_value=1e-5,
+        num_register_tokens=4),
 }
 VARIANT = re.compile(r'(cvpt|cvpt_batchdrop|vpt)(\d+)')
 
@@ -100,8 +110,7 @@ def build(name, args):
     """Backbone + linear head for variant 'frozen', 'cvpt10', 'vpt200',
     'cvpt_batchdrop10'..."""
     from mmcvpt.models import CVPTViT, VPTViT
-    common = dict(
-        ARCHS[args.arch], img_size=args.img_size, drop_path_rate=0.1)
+    common = dict(ARCHS[args.arch], img_size=args.img_size, drop_path_rate=0.1)
     if name == 'frozen':
         # No prompts: mmpretrain's layers alone (plus the arch's registers),
         # every weight frozen.
@@ -238,10 +247,9 @@ def format_table(results, args):
                      f'{r["infer"] / base["infer"]:.3f} | '
                      f'{r["train"] * 1e3:.0f} | '
                      f'{r["train"] / base["train"]:.3f} | {mem_cols} |')
-    prompts = sorted({
-        int(VARIANT.fullmatch(n).group(2))
-        for n in results if n != 'frozen'
-    })
+    prompts = sorted(
+        {int(VARIANT.fullmatch(n).group(2))
+         for n in results if n != 'frozen'})
     for m in prompts:
         c, v = results.get(f'cvpt{m}'), results.get(f'vpt{m}')
         if c and v:
