@@ -13,8 +13,8 @@
 # appear in the feature maps). For the original DINOv2 without registers set
 # num_register_tokens=0 and use its converted file (docs/foundation_
 # backbones.md). The pretrained position embedding (518x518, 37x37 patches)
-# needs no resize here: a 512 crop is padded to 518 by the patch embedding,
-# 37x37 patches; other crops are resized to on load (bicubic).
+# needs no resize here: the patch embedding pads a 512 crop to 518, 37x37
+# patches; for other crops it is resized on load (bicubic).
 #
 # Checkpoint: https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/
 # dinov2_vitb14_reg4_pretrain.pth (or timm's
