@@ -222,7 +222,7 @@ def run(args):
 def token_count(args):
     """'tokens=1+4+1369' (class token + registers + patches) for the
     table's header; patches as the patch embedding pads the image."""
-    arch = ARCHS[getattr(args, 'arch', 'b')]
+    arch = ARCHS[args.arch]
     patch = arch.get('patch_size', 16)
     side = -(-args.img_size // patch)  # padded up to whole patches
     registers = arch.get('num_register_tokens', 0)
