@@ -20,14 +20,16 @@ def _rand(*shape, g):
     return (torch.randn(*shape, generator=g) * 0.2).numpy()
 
 
-def google_arrays(seed=0):
-    """Google ViT .npz keys and shapes (flax: kernels are (in, out))."""
+def google_arrays(seed=0, C=C, HEADS=HEADS, L=L, P=P, FF=FF, tokens=17):
+    """Google ViT .npz keys and shapes (flax: kernels are (in, out)); the
+    module's small sizes unless given."""
     g = torch.Generator().manual_seed(seed)
+    D = C // HEADS
     a = {
         'embedding/kernel': _rand(P, P, 3, C, g=g),
         'embedding/bias': _rand(C, g=g),
         'cls': _rand(1, 1, C, g=g),
-        'Transformer/posembed_input/pos_embedding': _rand(1, 17, C, g=g),
+        'Transformer/posembed_input/pos_embedding': _rand(1, tokens, C, g=g),
         'Transformer/encoder_norm/scale': 1 + _rand(C, g=g),
         'Transformer/encoder_norm/bias': _rand(C, g=g),
         'head/kernel': _rand(C, 10, g=g),
