@@ -71,9 +71,20 @@ def test_headline_values():
             assert Config.fromfile(REPO / path).total_batch_size == 16, path
 
 
+def _readme_optimiser_lines():
+    """The optim_wrapper/param_scheduler lines of the README's stock-config
+    snippet."""
+    text = (REPO / 'README.md').read_text()
+    snippet = text[text.index("_base_ = ['mmseg::vit/"):]
+    snippet = snippet[:snippet.index('```')]
+    start = snippet.index('optim_wrapper = ')
+    return snippet[start:]
+
+
 def test_stock_mmseg_config_with_cvpt_backbone(tmp_path):
     """A user's own config on top of a stock mmseg one: swap the backbone."""
     user = tmp_path / 'my_cvpt_upernet.py'
+    README_OPTIMISER = _readme_optimiser_lines()
     user.write_text(f"""
 _base_ = [
     'mmseg::vit/vit_vit-b16_mln_upernet_8xb2-160k_ade20k-512x512.py',
@@ -86,10 +97,23 @@ model = dict(
                             feedforward_channels=3072),
                   out_indices=(0, 1, 2, 3), out_type='featmap',
                   num_prompts=10))
-""")
+{README_OPTIMISER}""")
     cfg = Config.fromfile(user)
     with MODELS.switch_scope_and_registry(cfg.default_scope) as models:
         model = models.build(cfg.model)
+    # the README's optimiser lines replace mmseg's AdamW 6e-5 / wd 0.01
+    from mmengine.optim import build_optim_wrapper
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    lrs = {(g['lr'], g['weight_decay'])
+           for g in optimizer.param_groups
+           if any(p is model.backbone.prompts for p in g['params'])}
+    assert type(optimizer).__name__ == 'SGD' and lrs == {(1e-3, 0.0)}
+    assert {g['lr'] for g in optimizer.param_groups
+            if g['params'][0].requires_grad} == {1e-3, 1e-2}
+    assert cfg.param_scheduler == [
+        dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=160000,
+             by_epoch=False)
+    ]
     model.eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 128, 128), mode='tensor')

@@ -241,3 +241,15 @@ def test_select_needs_a_final_root(tool, tmp_path):
             str(tmp_path), '--select', '--commands',
             str(tmp_path / 'final.sh')
         ])
+
+
+def test_no_runs_under_root_is_one_line(tool, tmp_path):
+    (tmp_path / 'demo_cls/20261127_000000').mkdir(parents=True)
+    with pytest.raises(SystemExit) as e:
+        tool.main([str(tmp_path / 'demo_cls')])
+    assert str(e.value) == (
+        f'error: no cvpt vtab1k runs under {tmp_path}/demo_cls: summarize.py '
+        f'reads {tmp_path}/demo_cls/cvpt/vtab1k/<task>/seed<k>/, the layout '
+        f'tools/vtab/run_all.sh --root {tmp_path}/demo_cls writes (a single '
+        "tools/train.py run, e.g. make demo-cls's work_dirs/demo_cls, prints "
+        'its accuracy in its own log)')
