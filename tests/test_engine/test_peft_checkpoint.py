@@ -65,8 +65,18 @@ def test_peft_file_has_only_tuned_tensors(run):
 def test_export_full_reproduces_predictions(run):
     from mmseg.apis import inference_model, init_model
     tmp, cfg, sample = run
-    run_tool('tools/peft/export_full.py', str(cfg),
-             str(tmp / 'work/iter_2_peft.pth'), str(tmp / 'merged.pth'))
+    proc = run_tool('tools/peft/export_full.py', str(cfg),
+                    str(tmp / 'work/iter_2_peft.pth'), str(tmp / 'merged.pth'))
+    state = torch.load(tmp / 'merged.pth', weights_only=True)['state_dict']
+    pretrained = torch.load(
+        tmp / 'vit_tiny.pth', weights_only=True)['state_dict']
+    assert proc.stdout.splitlines() == [
+        f"wrote {tmp / 'merged.pth'}: {len(state)} tensors from "
+        f"{tmp / 'work/iter_2_peft.pth'} + frozen tensors of "
+        f"{tmp / 'vit_tiny.pth'}"
+    ]
+    assert torch.equal(state['backbone.layers.0.attn.qkv.weight'],
+                       pretrained['layers.0.attn.qkv.weight'])
     img = str(sample / 'images/validation/ADE_val_00000003.jpg')
     preds = []
     for ckpt in ('work/iter_2.pth', 'merged.pth'):

@@ -35,10 +35,14 @@ def main(argv=None):
         meta = load_peft_checkpoint(model, args.peft)
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
+    state = model.state_dict()
     atomic_torch_save(
-        dict(meta=dict(meta, merged_from=args.peft),
-             state_dict=model.state_dict()), args.out)
-    print(f'{args.peft} + {meta["peft"].get("pretrained")} -> {args.out}')
+        dict(meta=dict(meta, merged_from=args.peft), state_dict=state),
+        args.out)
+    pretrained = meta['peft'].get('pretrained')
+    source = f'{args.peft} + frozen tensors of {pretrained}' if pretrained \
+        else f'{args.peft} (no pretrained file: it holds every tensor)'
+    print(f'wrote {args.out}: {len(state)} tensors from {source}')
 
 
 if __name__ == '__main__':
