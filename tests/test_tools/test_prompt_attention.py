@@ -38,9 +38,10 @@ def setup(tmp_path_factory):
     return tmp, cfg, sample
 
 
-def _expected_maps(config, ckpt, image, index):
+def _expected_maps(config, ckpt, image, index, patch=PATCH):
     """The tool's maps for block ``index``, from the checkpoint's tensors
-    with tests/test_models/reference.py and per-head loops."""
+    with tests/test_models/reference.py and per-head loops (register tokens
+    and LayerScale where the checkpoint has them)."""
     sd = {
         k[len('backbone.'):]: v
         for k, v in torch.load(ckpt, weights_only=True)['state_dict'].items()
@@ -54,16 +55,21 @@ def _expected_maps(config, ckpt, image, index):
         img[None],
         sd['patch_embed.projection.weight'],
         sd['patch_embed.projection.bias'],
-        stride=PATCH)
+        stride=patch)
     gh, gw = x.shape[-2:]
     x = x.flatten(2).transpose(1, 2)  # (1, gh*gw, C)
     C = x.shape[-1]
-    # The 64x64 position embeddings (4x4 patches), bicubic to gh x gw.
-    pos = sd['pos_embed'][:, 1:].reshape(1, 4, 4, C).permute(0, 3, 1, 2)
+    # The position embeddings of the 64x64 input (s x s patches), bicubic
+    # to gh x gw.
+    s = round((sd['pos_embed'].shape[1] - 1)**0.5)
+    pos = sd['pos_embed'][:, 1:].reshape(1, s, s, C).permute(0, 3, 1, 2)
     pos = F.interpolate(
         pos, size=(gh, gw), mode='bicubic',
         align_corners=False).flatten(2).transpose(1, 2)
-    x = torch.cat([sd['cls_token'] + sd['pos_embed'][:, :1], x + pos], 1)
+    # (cls, registers, patches); the registers take no position embedding.
+    regs = sd.get('register_tokens', x[:, :0])
+    x = torch.cat([sd['cls_token'] + sd['pos_embed'][:, :1], regs, x + pos],
+                  1)
     prompts = sd['prompts']
     for i in range(index):
         x = ref_block(x, sd, f'layers.{i}.', HEADS, prompts[i], 'after_attn')
@@ -72,9 +78,11 @@ def _expected_maps(config, ckpt, image, index):
         x, (C, ), sd[p + 'ln1.weight'], sd[p + 'ln1.bias'], eps=1e-6)
     qkv_w, qkv_b = sd[p + 'attn.qkv.weight'], sd[p + 'attn.qkv.bias']
     proj_w, proj_b = sd[p + 'attn.proj.weight'], sd[p + 'attn.proj.bias']
-    x = x + ref_attention(ln, ln, qkv_w, qkv_b, proj_w, proj_b, HEADS)
-    ca = ref_attention(x, prompts[index][None], qkv_w, qkv_b, proj_w, proj_b,
-                       HEADS)
+    gamma1 = sd.get(p + 'attn.gamma1.weight', 1.)
+    x = x + gamma1 * ref_attention(ln, ln, qkv_w, qkv_b, proj_w, proj_b,
+                                   HEADS)
+    ca = gamma1 * ref_attention(x, prompts[index][None], qkv_w, qkv_b, proj_w,
+                                proj_b, HEADS)
     change = ca.norm(dim=-1) / x.norm(dim=-1)  # (1, N)
     d = C // HEADS
     probs = 0
@@ -84,8 +92,10 @@ def _expected_maps(config, ckpt, image, index):
             qkv_b[C + h * d:C + (h + 1) * d]
         probs = probs + (q @ k.T / d**0.5).softmax(-1) / HEADS  # (N, m)
     # Patch tokens only, in raster order: row r, column c is token
-    # 1 + r * gw + c.
-    return (change[0, 1:].reshape(gh, gw), probs[1:].T.reshape(-1, gh, gw))
+    # 1 + R + r * gw + c.
+    first = 1 + regs.shape[1]
+    return (change[0, first:].reshape(gh, gw),
+            probs[first:].T.reshape(-1, gh, gw))
 
 
 def test_probs_rows_sum_to_one():
@@ -118,6 +128,45 @@ def test_maps_match_an_independent_computation(tool, setup):
         # Far from uniform (1/4), so that a misplaced patch would show.
         assert want_probs.max() - want_probs.min() > 0.1
         assert want_change.max() - want_change.min() > 0.1
+
+
+def test_maps_skip_register_tokens(tool, setup):
+    """DINOv2 with registers, 14-px patches: inside the blocks the tokens
+    are (cls, 2 registers, patches); the maps hold the patches only."""
+    tmp, cfg, sample = setup
+    options = {
+        'model.backbone.patch_size': 14,
+        'model.backbone.num_register_tokens': 2,
+        'model.backbone.layer_scale_init_value': 1e-5,
+    }
+    config = Config.fromfile(cfg)
+    config.merge_from_dict(options)
+    with MODELS.switch_scope_and_registry('mmseg') as reg:
+        model = reg.build(config.model)
+    torch.manual_seed(1)
+    backbone = model.backbone
+    backbone.prompts.data.normal_(std=3.)
+    backbone.register_tokens.data.normal_(std=3.)
+    for layer in backbone.layers:  # LayerScale far from its 1e-5 init
+        for gamma in (layer.attn.gamma1, layer.ffn.gamma2):
+            gamma.weight.data.uniform_(0.5, 1.5)
+    ckpt = tmp / 'ckpt_registers.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+
+    image = cv2.imread(str(sample / 'images/validation/ADE_val_00000001.jpg'))
+    model = tool.build_model(str(cfg), str(ckpt), options)
+    assert model.backbone.num_register_tokens == 2
+    resized, maps = tool.prompt_attention(model, image, {2})
+    # 240 x 320 -> shorter side 64, whole 14-px patches: 5 x 6 patches.
+    assert resized.shape == (70, 84, 3)
+    change, probs = maps[2]
+    assert change.shape == (5, 6) and probs.shape == (4, 5, 6)
+    want_change, want_probs = _expected_maps(config, ckpt, resized, 2,
+                                             patch=14)
+    torch.testing.assert_close(change, want_change, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(probs, want_probs, atol=1e-5, rtol=1e-4)
+    assert want_probs.max() - want_probs.min() > 0.1
+    assert want_change.max() - want_change.min() > 0.1
 
 
 def test_picture_scales_labels_and_aspect(tool, setup, tmp_path):

@@ -9,9 +9,10 @@ For each chosen block, one row of panels over the image:
 
 Each heat map has a colour bar starting at 0; the prompt panels of a row
 share one scale, so their values can be compared, with a line at 1/m, the
-share of each of the m prompts when a patch attends to all alike. The image keeps its aspect
-ratio: its shorter side is resized to the model's input size, both sides to
-whole patches.
+share of each of the m prompts when a patch attends to all alike. The image
+keeps its aspect ratio: its shorter side is resized to the model's input
+size, both sides to whole patches. Only patch tokens are drawn: the class
+token and DINOv2's register tokens are left out.
 
 Works for segmentation and classification configs with a CVPTViT backbone;
 full or ``*_peft.pth`` checkpoints.
@@ -80,7 +81,8 @@ def prompt_attention(model, image_bgr, layers):
     """-> (resized image, {layer: (change (gh, gw), probs (m, gh, gw))}).
 
     ``change`` is ||CA(x)|| / ||x|| per patch token; ``probs`` the patch's
-    attention to each prompt, mean over heads.
+    attention to each prompt, mean over heads. The class token and DINOv2's
+    register tokens have no place on the patch grid and are left out.
     """
     h, w = input_size(model, image_bgr.shape)
     image = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -108,7 +110,8 @@ def prompt_attention(model, image_bgr, layers):
         del backbone.cross_attention
     stride = backbone.patch_embed.projection.stride
     gh, gw = h // stride[0], w // stride[1]
-    extra = backbone.num_extra_tokens
+    # Inside the blocks the tokens are (cls, registers, patches): skip both.
+    extra = backbone.num_extra_tokens + backbone.num_register_tokens
     maps = {}
     for index, (change, probs) in records.items():
         maps[index] = (change[extra:].reshape(gh, gw),

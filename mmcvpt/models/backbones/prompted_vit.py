@@ -11,8 +11,8 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from ..utils.pretrained import (CheckpointError, file_sha256,
-                                load_pretrained_state, pretrained_keys,
-                                pretrained_source)
+                                key_mismatch_causes, load_pretrained_state,
+                                pretrained_keys, pretrained_source)
 
 DROPOUT_MODES = ('sample', 'batch')
 PROMPT_INITS = ('xavier', 'xavier_per_layer')
@@ -22,6 +22,13 @@ PEFT_META_KEY = 'peft_meta'
 # Signature entries (attribute: default) a PEFT state dict records only when
 # not at the default.
 OPTIONAL_SIGNATURE = dict(num_register_tokens=0)
+# The parts of mmpretrain's VisionTransformer, and the registers, whose
+# tensors a pretrained backbone file provides. Not among them: the prompts,
+# modules a subclass adds (CVPTViT's cross_attn: random, or copied from the
+# self-attention after the load) and ln2, the out_type='avg_featmap' norm
+# that a converted file never has (timm's fc_norm is a head).
+PRETRAINED_PARTS = ('patch_embed', 'cls_token', 'pos_embed', 'register_tokens',
+                    'pre_norm', 'layers', 'ln1')
 
 
 def check_choices(*choices) -> None:
@@ -122,6 +129,8 @@ class PromptedViT(VisionTransformer):
         if self.register_tokens is not None and self.frozen_stages > 0:
             # mmpretrain's _freeze_stages freezes the other embeddings.
             self.register_tokens.requires_grad_(False)
+        # True only while init_weights loads init_cfg's pretrained file.
+        self._loading_pretrained = False
         self.freeze_backbone = freeze_backbone
         if freeze_backbone:
             self.requires_grad_(False)
@@ -166,7 +175,8 @@ class PromptedViT(VisionTransformer):
 
     def init_weights(self):
         cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+        pretrained = isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+        if pretrained:
             path = str(cfg.get('checkpoint'))
             if '://' not in path and not osp.isfile(path):
                 raise FileNotFoundError(
@@ -174,7 +184,15 @@ class PromptedViT(VisionTransformer):
                     '`python tools/model_converters/vit2mmcvpt.py '
                     f'ORIGINAL_VIT(.npz|.pth|.safetensors) {path}` (README: '
                     '"Pretrained weights")')
-        super().init_weights()
+        # mmengine's PretrainedInit loads with strict=False and only warns
+        # about missing and unexpected keys; the backbone's own file must fit
+        # (see _check_pretrained_keys). Full checkpoints (load_from, resume,
+        # init_model) keep mmengine's behaviour.
+        self._loading_pretrained = pretrained
+        try:
+            super().init_weights()
+        finally:
+            self._loading_pretrained = False
 
     # ---- PEFT state dicts: frozen tensors come from the pretrained file ----
     def peft_signature(self) -> dict:
@@ -330,6 +348,44 @@ class PromptedViT(VisionTransformer):
                 'register tokens; it is a model without registers (set '
                 'num_register_tokens=0) or was converted without them')
 
+    def _unused_by_config(self, key: str) -> bool:
+        """Tensors of a pretrained file that the config leaves out on
+        purpose: the class token without ``with_cls_token`` (mmpretrain also
+        drops its position embedding), the final norm without
+        ``final_norm`` (SETR) and ln2 outside ``out_type='avg_featmap'``."""
+        return (key == 'cls_token' and not self.with_cls_token
+                or key.startswith('ln1.') and not self.final_norm
+                or key.startswith('ln2.') and self.out_type != 'avg_featmap')
+
+    def _check_pretrained_keys(self, state_dict: dict, prefix: str,
+                               own: dict) -> None:
+        """init_cfg's pretrained file must provide every pretrained tensor
+        of the model (:data:`PRETRAINED_PARTS`) and nothing else: a missing
+        tensor stays random and an unused one (layer scale, pre_norm) means
+        another network, both in a frozen backbone."""
+        file_keys = [
+            k[len(prefix):] for k in state_dict if k.startswith(prefix)
+        ]
+        have = set(file_keys)
+        missing = [
+            k for k in own
+            if k.split('.', 1)[0] in PRETRAINED_PARTS and k not in have
+        ]
+        unexpected = [
+            k for k in file_keys if k not in own and k != PEFT_META_KEY
+            and not self._unused_by_config(k)
+        ]
+        if not missing and not unexpected:
+            return
+        path, file_prefix = self.init_cfg['checkpoint'], self.init_cfg.get(
+            'prefix')
+        where = f" (prefix '{file_prefix}')" if file_prefix else ''
+        causes = key_mismatch_causes(missing, unexpected, file_keys, list(own))
+        raise CheckpointError(
+            f"pretrained backbone '{path}'{where} does not fit the config: "
+            f"{'; '.join(causes)}; or use the checkpoint that matches the "
+            'config')
+
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
                               error_msgs):
@@ -346,6 +402,8 @@ class PromptedViT(VisionTransformer):
                 'model has num_prompts=0; use the config it was trained with')
         self._check_registers(state_dict, prefix)
         self._check_shapes(state_dict, prefix, own)
+        if self._loading_pretrained:
+            self._check_pretrained_keys(state_dict, prefix, own)
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
