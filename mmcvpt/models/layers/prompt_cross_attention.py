@@ -50,9 +50,11 @@ def _project_prompts(prompts, qkv_weight, qkv_bias, num_heads):
     *lead, m, C = prompts.shape
     kv_bias = None if qkv_bias is None else qkv_bias[C:]
     kv = F.linear(prompts, qkv_weight[C:], kv_bias)  # (..., m, 2C)
-    kv = kv.view(*lead, m, 2, num_heads, C // num_heads)
-    kv = kv.movedim(-3, 0).transpose(-3, -2)  # (2, ..., h, m, d)
-    return kv[0], kv[1]
+    # unbind's backward stacks the key and value gradients straight into the
+    # GEMM's (..., m, 2C) layout; indexing a (2, ..., h, m, d) permutation
+    # instead costs two zero-filled buffers, an add and a copy per layer.
+    k, v = kv.view(*lead, m, 2, num_heads, C // num_heads).unbind(-3)
+    return k.transpose(-3, -2), v.transpose(-3, -2)  # (..., h, m, d)
 
 
 def _attend_direct(x, k, v, qkv_weight, qkv_bias, proj_weight, proj_bias):

@@ -71,3 +71,49 @@ def test_bad_impl():
         prompt_cross_attention(
             torch.randn(1, 2, 8), torch.randn(3, 8), num_heads=2,
             impl='fast', **w)
+
+
+@pytest.mark.parametrize('impl', ['folded', 'direct'])
+@pytest.mark.parametrize('bias', [True, False])
+def test_per_sample_prompts_match_reference(impl, bias):
+    """Prompts (B, m, C), one dropout mask per sample: forward and the
+    gradients of x and of the shared prompts, against the reference run on
+    each sample's masked prompts (float64)."""
+    B, N, C, h, m = 3, 11, 24, 3, 7
+    g = torch.Generator().manual_seed(3)
+    w = {k: v if v is None else v.double()
+         for k, v in _weights(C, bias).items()}
+    x = torch.randn(B, N, C, generator=g, dtype=torch.float64)
+    p = torch.randn(m, C, generator=g, dtype=torch.float64)
+    mask = (torch.rand(B, m, C, generator=g) > 0.3).double() / 0.7
+    grad = torch.randn(B, N, C, generator=g, dtype=torch.float64)
+    results = []
+    for run in ('impl', 'ref'):
+        xl, pl = x.clone().requires_grad_(), p.clone().requires_grad_()
+        if run == 'impl':
+            out = prompt_cross_attention(xl, pl * mask, num_heads=h,
+                                         impl=impl, **w)
+        else:
+            out = ref_attention(xl, pl * mask, w['qkv_weight'],
+                                w['qkv_bias'], w['proj_weight'],
+                                w['proj_bias'], h)
+        results.append((out, ) + torch.autograd.grad((out * grad).sum(),
+                                                     (xl, pl)))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('impl', ['folded', 'direct'])
+@pytest.mark.parametrize('per_sample', [True, False])
+def test_gradcheck(impl, per_sample):
+    B, N, C, h, m = 2, 5, 8, 2, 3
+    g = torch.Generator().manual_seed(4)
+    w = {k: v.double() for k, v in _weights(C).items()}
+    x = torch.randn(B, N, C, generator=g, dtype=torch.float64,
+                    requires_grad=True)
+    shape = (B, m, C) if per_sample else (m, C)
+    p = torch.randn(*shape, generator=g, dtype=torch.float64,
+                    requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda x, p: prompt_cross_attention(x, p, num_heads=h, impl=impl,
+                                            **w), (x, p))
