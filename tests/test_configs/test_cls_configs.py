@@ -114,11 +114,12 @@ def test_demo_config_builds(samples):
 
 
 def test_every_config_is_tested():
+    from tests.test_configs.test_foundation_configs import FOUNDATION_CONFIGS
     from tests.test_configs.test_seg_configs import SEG_CONFIGS
     every = {
         str(p.relative_to(REPO))
         for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts
     }
-    tested = set(SEG_CONFIGS) | set(CONFIGS) | {
+    tested = set(SEG_CONFIGS) | set(FOUNDATION_CONFIGS) | set(CONFIGS) | {
         'configs/demo/cvpt_vitb_vtab1k-sample.py'}
     assert every == tested
