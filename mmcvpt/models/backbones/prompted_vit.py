@@ -448,13 +448,15 @@ class PromptedViT(VisionTransformer):
                            x[:, n:]), dim=1)
         x = self.pre_norm(self.drop_after_pos(x))
 
-        prompts: Optional[Tensor] = None
+        prompts: Optional[tuple] = None
         if self.prompts is not None:
             prompts = self.prompts  # (L, m, C)
             if self.training and self.prompt_dropout.p > 0 and \
                     self.prompt_dropout_mode == 'sample':
                 prompts = prompts.unsqueeze(1).expand(-1, B, -1, -1)
-            prompts = self.prompt_dropout(prompts)  # (L, [B,] m, C)
+            # one tensor per layer: indexing the (L, ...) tensor per layer
+            # would give each layer a zero-filled gradient of all of it
+            prompts = self.prompt_dropout(prompts).unbind(0)  # L x ([B,] m, C)
 
         outs = []
         for i, layer in enumerate(self.layers):
