@@ -7,8 +7,8 @@ sample, after the README's converter command turned a ViT-B_16.npz in
 Google's layout (tiny width, random) into pretrain/vit-b16_in21k.pth.
 The tiny override: configs/cvpt_vitb_ade20k.py there derives from the real
 headline config and narrows it (tests/seg_fixtures.TINY_OVERRIDES, 2
-iterations), so ``iter_160000`` becomes ``iter_2``; 8 GPUs become 2 CPU
-processes; CONFIG/CKPT placeholders become that config and checkpoint. The
+iterations, no loader workers), so ``iter_160000`` becomes ``iter_2``; 8
+GPUs become 2 CPU processes; CONFIG/CKPT placeholders become that config and checkpoint. The
 multi-node and Slurm lines need a cluster and are left out (the Slurm
 scripts have their own test).
 """
@@ -25,6 +25,11 @@ from tests.seg_fixtures import REPO, TINY_OVERRIDES, free_port, make_sample
 from tests.test_tools.test_vit2mmcvpt import google_arrays
 
 HEADLINE = 'configs/cvpt_vitb_ade20k.py'
+# mmseg's ADE20K loaders start 4 persistent workers per loader and process:
+# seconds each on 2 cores, for 8 tiny images
+NO_WORKERS = ''.join(
+    f'{key}.update(num_workers=0, persistent_workers=False)\n'
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'))
 CLUSTER_ONLY = ('NNODES=', 'slurm_')
 
 
@@ -73,7 +78,7 @@ def test_readme_segmentation_commands_in_a_fresh_shell(tmp_path):
                         "data_root = 'data/ade/ADEChallengeData2016'\n" +
                         TINY_OVERRIDES +
                         'train_cfg = dict(max_iters=2, val_interval=2)\n'
-                        'param_scheduler = []\n')
+                        'param_scheduler = []\n' + NO_WORKERS)
 
     # Google's layout at the tiny width (224 px: 14 x 14 + 1 positions)
     np.savez(root / 'ViT-B_16.npz', **google_arrays(
