@@ -8,9 +8,9 @@ Google's layout (tiny width, random) into pretrain/vit-b16_in21k.pth.
 The tiny override: configs/cvpt_vitb_ade20k.py there derives from the real
 headline config and narrows it (tests/seg_fixtures.TINY_OVERRIDES, 2
 iterations, no loader workers), so ``iter_160000`` becomes ``iter_2``; 8
-GPUs become 2 CPU processes; CONFIG/CKPT placeholders become that config and checkpoint. The
-multi-node and Slurm lines need a cluster and are left out (the Slurm
-scripts have their own test).
+GPUs become 2 CPU processes; CONFIG/CKPT placeholders become that config and
+checkpoint. The multi-node and Slurm lines need a cluster and are left out
+(the Slurm scripts have their own test).
 """
 import os
 import re

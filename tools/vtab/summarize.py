@@ -364,7 +364,8 @@ def main(argv=None):
     if not any(results.values()):
         raise SystemExit(
             f'error: no {args.method} {args.bench} runs under {args.root}: '
-            f'summarize.py reads {osp.join(args.root, args.method, args.bench)}'
+            'summarize.py reads '
+            f'{osp.join(args.root, args.method, args.bench)}'
             '/<task>/seed<k>/, the layout tools/vtab/run_all.sh --root '
             f'{args.root} writes (a single tools/train.py run, e.g. make '
             "demo-cls's work_dirs/demo_cls, prints its accuracy in its own "
