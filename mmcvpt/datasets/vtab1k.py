@@ -68,7 +68,8 @@ class VTAB1k(BaseDataset):
 
     Args:
         data_root (str): Folder holding one sub-folder per task.
-        task (str): One of ``VTAB1K_TASKS``.
+        task (str): One of ``VTAB1K_TASKS``, or the folder of another task
+            in the same layout when ``num_classes`` is given.
         split (str): 'train800', 'val200', 'train800val200' or 'test'.
             Defaults to 'train800val200'.
         num_classes (int, optional): Override the task's class count (for
@@ -85,9 +86,10 @@ class VTAB1k(BaseDataset):
                  num_classes: int = None,
                  metainfo: dict = None,
                  **kwargs):
-        if task not in VTAB1K_TASKS:
+        if task not in VTAB1K_TASKS and num_classes is None:
             raise ValueError(f'task must be one of {sorted(VTAB1K_TASKS)}, '
-                             f'got {task!r}')
+                             f'got {task!r} (another task in this layout '
+                             'needs num_classes)')
         if split not in VTAB1K_SPLITS:
             raise ValueError(f'split must be one of {VTAB1K_SPLITS}, got '
                              f'{split!r}')

@@ -16,7 +16,17 @@ Supported inputs, told apart by their keys:
   state dict or the TorchScript ``.pt`` archive OpenAI distributes; the
   text tower and the image-text projection ``visual.proj`` are dropped;
 * ``mmseg``: mmseg VisionTransformer checkpoints
-  (``layers.0.attn.attn.in_proj_weight``, with or without ``backbone.``).
+  (``layers.0.attn.attn.in_proj_weight``, with or without ``backbone.``);
+* ``hf-vit``, ``hf-dinov2``, ``hf-dinov2-registers``, ``hf-clip``: the
+  Hugging Face transformers models ``ViTModel`` (e.g.
+  ``google/vit-base-patch16-224-in21k``), ``Dinov2Model``,
+  ``Dinov2WithRegistersModel`` and ``CLIPVisionModel`` (or ``CLIPModel``,
+  whose text tower is dropped), from ``model.safetensors`` or
+  ``pytorch_model.bin``, with or without their task prefix (``vit.``,
+  ``dinov2.``, ``vision_model.``); separate query/key/value weights are
+  stacked into ``qkv``. The ONNX export of such a model (``.onnx``, needs
+  ``pip install onnx``) is read through the same path: its unnamed MatMul
+  weights are named after the bias added right after them.
 
 LayerScale goes to ``layers.{i}.attn.gamma1`` / ``ffn.gamma2``, SwiGLU to
 ``ffn.w12`` / ``ffn.w3`` (``layer_cfgs=dict(ffn_type='swiglu_fused')``),
@@ -49,7 +59,7 @@ from mmcvpt.utils.io import atomic_torch_save
 
 # Keys that belong to classification heads; never part of a backbone.
 DROP = re.compile(r'^(head|pre_logits|fc_norm|head_drop|decode_head|'
-                  r'auxiliary_head|neck)([./]|$)')
+                  r'auxiliary_head|neck|classifier|pooler)([./]|$)')
 # Keys dropped for a stated reason (printed on their own line).
 DROP_REASONS = [
     (re.compile(r'^(transformer\.|token_embedding\.|ln_final\.|'
@@ -61,6 +71,15 @@ DROP_REASONS = [
      "CLIP's TorchScript metadata"),
     (re.compile(r'^mask_token$'),
      "DINOv2's mask token (used only by its masked-image pretraining)"),
+    (re.compile(r'^(text_model\.|text_projection\.|logit_scale$)'),
+     "CLIP's text tower"),
+    (re.compile(r'^visual_projection\.'),
+     "CLIP's image-text projection head (not part of the image encoder)"),
+    (re.compile(r'^embeddings\.mask_token$'),
+     'the mask token (used only by masked-image pretraining)'),
+    (re.compile(r'^embeddings\.position_ids$'),
+     "transformers' position-id buffer (0..N, not a weight)"),
+    (re.compile(r'^decoder\.'), 'a task decoder (not part of the ViT)'),
 ]
 LAYOUTS = (
     "Google ViT .npz ('Transformer/encoderblock_0/...'), timm "
@@ -270,6 +289,140 @@ def convert_openai_clip(state: dict) -> tuple:
     return out, dropped + [k for k in state if not k.startswith('visual.')]
 
 
+# Hugging Face transformers: ViTModel, Dinov2Model(+WithRegisters) and
+# CLIPVisionModel, once their task prefix is gone and q/k/v are stacked.
+# ViT/DINOv2 name blocks encoder.layer.N, CLIP encoder.layers.N.
+_HF_BLOCK = r'^encoder\.layers?\.(\d+)\.'
+HF_RULES = [
+    (r'^embeddings\.patch_embeddings?\.(projection\.)?',
+     'patch_embed.projection.'),
+    (r'^embeddings\.(cls_token|register_tokens)$', r'\1'),
+    (r'^embeddings\.position_embeddings$', 'pos_embed'),
+    (r'^embeddings\.class_embedding$', 'class_embedding'),
+    (r'^embeddings\.position_embedding\.weight$', 'positional_embedding'),
+    (r'^pre_layrnorm\.', 'pre_norm.'),
+    (_HF_BLOCK + r'(layernorm_before|norm1|layer_norm1)\.', r'layers.\1.ln1.'),
+    (_HF_BLOCK + r'(layernorm_after|norm2|layer_norm2)\.', r'layers.\1.ln2.'),
+    (_HF_BLOCK + r'(attention\.attention|self_attn)\.qkv\.',
+     r'layers.\1.attn.qkv.'),
+    (_HF_BLOCK + r'(attention\.output\.dense|self_attn\.out_proj)\.',
+     r'layers.\1.attn.proj.'),
+    (_HF_BLOCK + r'layer_scale1\.lambda1$', r'layers.\1.attn.gamma1.weight'),
+    (_HF_BLOCK + r'layer_scale2\.lambda1$', r'layers.\1.ffn.gamma2.weight'),
+    (_HF_BLOCK + r'(intermediate\.dense|mlp\.fc1)\.',
+     r'layers.\1.ffn.layers.0.0.'),
+    (_HF_BLOCK + r'(output\.dense|mlp\.fc2)\.', r'layers.\1.ffn.layers.1.'),
+    (_HF_BLOCK + r'mlp\.weights_in\.', r'layers.\1.ffn.w12.'),
+    (_HF_BLOCK + r'mlp\.weights_out\.', r'layers.\1.ffn.w3.'),
+    (r'^(layernorm|post_layernorm)\.', 'ln1.'),
+]
+_HF_QKV = re.compile(r'^(.*)\.(query|key|value|q_proj|k_proj|v_proj)\.'
+                     r'(weight|bias)$')
+_HF_PREFIX = re.compile(
+    r'^(.*?)embeddings\.(patch_embeddings\.projection|patch_embedding)\.'
+    r'weight$')
+
+
+def _hf_prefix(keys) -> str:
+    """'' or the task model's prefix ('vit.', 'dinov2.', 'vision_model.')."""
+    found = {m[1] for m in map(_HF_PREFIX.match, keys) if m}
+    if len(found) != 1:
+        raise ConversionError(
+            'Hugging Face layout with '
+            f'{len(found)} patch embeddings ({sorted(found)}); expected one '
+            'image encoder')
+    return found.pop()
+
+
+def _stack_hf_qkv(state: dict) -> dict:
+    """Separate query/key/value (q_proj/k_proj/v_proj) -> one ``qkv``."""
+    out, parts = {}, {}
+    for key, value in state.items():
+        m = _HF_QKV.match(key)
+        if m:
+            parts.setdefault((m[1], m[3]), {})[m[2][0]] = value
+        else:
+            out[key] = value
+    for (module, param), qkv in parts.items():
+        if sorted(qkv) != ['k', 'q', 'v']:
+            raise ConversionError(f'{module}: {param} of {sorted(qkv)} only; '
+                                  'query, key and value are all needed')
+        out[f'{module}.qkv.{param}'] = torch.cat(
+            [qkv['q'], qkv['k'], qkv['v']])
+    return out
+
+
+def convert_hf(state: dict) -> tuple:
+    """Hugging Face ViT/DINOv2/CLIP -> (state_dict, dropped keys, notes)."""
+    prefix = _hf_prefix(state)
+    inner = {k[len(prefix):]: v for k, v in state.items()
+             if k.startswith(prefix)}
+    others = [k for k in state if not k.startswith(prefix)]
+    out, dropped = _rename(_stack_hf_qkv(inner), HF_RULES)
+    notes = ['query/key/value weights stacked into qkv']
+    if 'class_embedding' in out:  # CLIP: no batch axes, no patch bias
+        out['cls_token'] = out.pop('class_embedding').reshape(1, 1, -1)
+        out['pos_embed'] = out.pop('positional_embedding').unsqueeze(0)
+    if prefix:
+        notes.append(f"task prefix '{prefix}' removed")
+    return out, dropped + others, notes
+
+
+def read_onnx(path: str) -> dict:
+    """The initializers of an ONNX export of a Hugging Face ViT, named.
+
+    torch.onnx names the parameters it keeps (biases, norms, tokens) but
+    stores each linear weight as an unnamed ``MatMul`` input of shape
+    (in, out): it is named after the bias of the ``Add`` that follows its
+    MatMul and transposed to nn.Linear's (out, in). The position embedding
+    comes as two unnamed constants, (1, 1, C) for the class token and
+    (1, n*n, C) for the patch grid, concatenated here in that order.
+    """
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise ConversionError('reading an .onnx file needs the onnx package: '
+                              'pip install onnx') from None
+    graph = onnx.load(path).graph
+    arrays = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    out, used = {}, set()
+    for node in graph.node:
+        weight = next((i for i in node.input if i in arrays), None)
+        if node.op_type != 'MatMul' or weight is None:
+            continue
+        bias = [i for c in consumers.get(node.output[0], [])
+                if c.op_type == 'Add' for i in c.input
+                if i in arrays and i.endswith('.bias')]
+        if len(bias) != 1:
+            raise ConversionError(f'MatMul weight {weight} is not '
+                                  'followed by one named bias; cannot name it')
+        out[bias[0][:-len('bias')] + 'weight'] = _t(arrays[weight].T)
+        used.add(weight)
+    unnamed = {k: v for k, v in arrays.items()
+               if k not in used and k.startswith('onnx::')}
+    cls = [k for k in arrays if k.endswith('embeddings.cls_token')]
+    C = arrays[cls[0]].shape[-1] if len(cls) == 1 else None
+    cls_pos = [k for k, v in unnamed.items() if v.shape == (1, 1, C)]
+    grid_pos = [k for k, v in unnamed.items() if v.ndim == 3 and
+                v.shape[-1] == C and v.shape[1] > 1 and
+                math.isqrt(v.shape[1])**2 == v.shape[1]]
+    if len(cls_pos) != 1 or len(grid_pos) != 1:
+        raise ConversionError(
+            'expected one (1, 1, C) and one (1, n*n, C) unnamed '
+            f'position-embedding constant next to embeddings.cls_token, got '
+            f'{len(cls_pos)} and {len(grid_pos)}')
+    out[cls[0][:-len('cls_token')] + 'position_embeddings'] = _t(
+        np.concatenate([unnamed[cls_pos[0]], unnamed[grid_pos[0]]], axis=1))
+    out.update({k: _t(v) for k, v in arrays.items()
+                if k not in used and not k.startswith('onnx::')})
+    return out
+
+
 def _has(keys, pattern: str) -> bool:
     return any(re.match(pattern, k) for k in keys)
 
@@ -301,6 +454,14 @@ def detect_layout(keys) -> str:
         return 'dinov2' if official else 'timm'
     if _has(keys, r'layers\.0\.attn\.attn\.in_proj'):
         return 'mmseg'
+    if any(map(_HF_PREFIX.match, keys)):
+        if _has(keys, r'(.*\.)?embeddings\.patch_embedding\.'):
+            return 'hf-clip'
+        if _has(keys, r'(.*\.)?embeddings\.register_tokens$'):
+            return 'hf-dinov2-registers'
+        if _has(keys, r'(.*\.)?encoder\.layer\.\d+\.layer_scale1\.'):
+            return 'hf-dinov2'
+        return 'hf-vit'
     raise ConversionError(
         f'unknown checkpoint layout: expected {LAYOUTS}; no known key '
         f'pattern among the {len(keys)} keys, first ones: {sorted(keys)[:5]}')
@@ -324,6 +485,8 @@ def load_source(path: str) -> dict:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(path)
+    if path.endswith('.onnx'):
+        return read_onnx(path)
     if _is_torchscript(path):
         # OpenAI's CLIP .pt files are TorchScript archives, which
         # torch.load(weights_only=True) refuses. torch.jit.load reads
@@ -366,6 +529,8 @@ def convert(state: dict) -> Converted:
         out, dropped, notes = convert_timm_like(state)
     elif layout == 'openai-clip':
         out, dropped = convert_openai_clip(state)
+    elif layout.startswith('hf-'):
+        out, dropped, notes = convert_hf(state)
     else:
         out, dropped = _rename(state, MMSEG_RULES)
     _check_complete(out, layout)

@@ -61,17 +61,36 @@ class CVPTViT(PromptedViT):
             ('copy'/'random' only). Defaults to False.
         cross_attn_impl (str): 'auto', 'folded' or 'direct'; see
             :func:`prompt_cross_attention`. Defaults to 'auto'.
+        cross_attn_value_bias (bool): Keep the value and output biases
+            (bv, bo) in the cross-attention, as the paper. Because every
+            softmax row sums to one, ``CA(x, P) = softmax(.) P Wv Wo +
+            (bv Wo + bo)``: the bracket shifts the residual stream of every
+            block by a constant whatever the prompts are. False drops it, so
+            that CA vanishes with the prompts and the tuned model starts
+            next to the frozen one (docs/real_transfer.md). Defaults to True.
+        cross_attn_gate (bool): Multiply each layer's cross-attention output
+            by a learnable scalar ``cross_attn_gates[l]`` initialised to 0:
+            the tuned model starts exactly at the frozen one. Defaults to
+            False.
         **kwargs: Arguments of :class:`PromptedViT` (num_prompts,
             prompt_dropout, prompt_dropout_mode, prompt_init,
             freeze_backbone, with_cp) and of mmpretrain's
             VisionTransformer.
     """
 
+    # Recorded in PEFT files when not at these defaults.
+    OPTIONAL_SIGNATURE = dict(
+        PromptedViT.OPTIONAL_SIGNATURE,
+        cross_attn_value_bias=True,
+        cross_attn_gate=False)
+
     def __init__(self,
                  prompt_position: str = 'after_attn',
                  cross_attn_weights: str = 'shared',
                  train_cross_attn: bool = False,
                  cross_attn_impl: str = 'auto',
+                 cross_attn_value_bias: bool = True,
+                 cross_attn_gate: bool = False,
                  **kwargs):
         check_choices(('prompt_position', prompt_position, PROMPT_POSITIONS),
                       ('cross_attn_weights', cross_attn_weights,
@@ -87,6 +106,11 @@ class CVPTViT(PromptedViT):
         self.cross_attn_weights = cross_attn_weights
         self.train_cross_attn = train_cross_attn
         self.cross_attn_impl = cross_attn_impl
+        self.cross_attn_value_bias = bool(cross_attn_value_bias)
+        self.cross_attn_gate = bool(cross_attn_gate)
+        self.cross_attn_gates = None
+        if self.cross_attn_gate and self.num_prompts > 0:
+            self.cross_attn_gates = nn.Parameter(torch.zeros(self.num_layers))
 
         self.cross_attn = None
         if cross_attn_weights != 'shared' and self.num_prompts > 0:
@@ -152,13 +176,21 @@ class CVPTViT(PromptedViT):
         by the block's attention LayerScale (identity without one)."""
         src = layer.attn if self.cross_attn is None else self.cross_attn[index]
         qkv, proj = src.qkv, src.proj
+        qkv_bias, proj_bias = qkv.bias, proj.bias
+        if not self.cross_attn_value_bias:
+            proj_bias = None
+            if qkv_bias is not None:  # keep bq, bk; bv = 0
+                C = self.embed_dims
+                qkv_bias = torch.cat([qkv_bias[:2 * C], qkv_bias.new_zeros(C)])
         # Folding is recomputed every forward: it costs O(h*m*d*C) per layer,
         # ~0.2% of a ViT-B forward, and a cache would have to follow every
         # in-place update, dtype, device and autocast change of its inputs.
-        prepared = prepare_prompts(prompts, qkv.weight, qkv.bias, proj.weight,
+        prepared = prepare_prompts(prompts, qkv.weight, qkv_bias, proj.weight,
                                    self.num_heads, self.cross_attn_impl)
-        out = attend_prompts(x, prepared, qkv.weight, qkv.bias, proj.weight,
-                             proj.bias, self.num_heads)
+        out = attend_prompts(x, prepared, qkv.weight, qkv_bias, proj.weight,
+                             proj_bias, self.num_heads)
+        if self.cross_attn_gates is not None:
+            out = out * self.cross_attn_gates[index]
         return layer.attn.gamma1(out)
 
     def forward_layer(self, index, layer, x, prompts):

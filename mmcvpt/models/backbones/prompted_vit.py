@@ -77,6 +77,7 @@ class PromptedViT(VisionTransformer):
             ``pre_norm=True``, ``norm_cfg=dict(type='LN', eps=1e-5)``,
             ``layer_cfgs=dict(act_cfg=dict(type='mmpretrain.QuickGELU'))``.
     """
+    OPTIONAL_SIGNATURE = OPTIONAL_SIGNATURE
 
     def __init__(self,
                  num_prompts: int = 10,
@@ -209,7 +210,7 @@ class PromptedViT(VisionTransformer):
             num_prompts=self.num_prompts)
         # Entries at their default are left out, so that files saved before
         # the entry existed still match.
-        for key, default in OPTIONAL_SIGNATURE.items():
+        for key, default in self.OPTIONAL_SIGNATURE.items():
             if getattr(self, key) != default:
                 signature[key] = getattr(self, key)
         return signature
@@ -241,8 +242,8 @@ class PromptedViT(VisionTransformer):
     def check_peft_signature(self, meta: dict, source: str = '') -> None:
         """Raise CheckpointError unless ``meta`` fits this backbone."""
         own = self.peft_signature()
-        for key in dict.fromkeys([*own, *OPTIONAL_SIGNATURE]):
-            default = OPTIONAL_SIGNATURE.get(key)
+        for key in dict.fromkeys([*own, *self.OPTIONAL_SIGNATURE]):
+            default = self.OPTIONAL_SIGNATURE.get(key)
             value, saved = own.get(key, default), meta.get(key, default)
             if saved != value:
                 raise CheckpointError(
