@@ -453,6 +453,9 @@ def parse_args(argv=None):
     p.add_argument('--digits-seeds', type=int, default=1,
                    help='seeds of the second task (its lrs: the first one\'s)')
     args = p.parse_args(argv)
+    if args.epochs < 2:
+        p.error(f'--epochs must be >= 2 (1 warm-up epoch, then cosine), got '
+                f'{args.epochs}')
     if args.tasks is None:
         args.tasks = ['fashion_mnist'] if args.quick else [
             'fashion_mnist', 'digits']
