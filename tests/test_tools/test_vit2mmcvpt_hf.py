@@ -49,6 +49,21 @@ def vit_config(**kw):
                 intermediate_size=FF, **kw)
 
 
+def hf_dinov2(name, seed, **kw):
+    """transformers' {name}Model ('Dinov2', 'Dinov2WithRegisters'), 3x3
+    patches of 14 px, random weights."""
+    cfg = getattr(transformers, name + 'Config')(
+        image_size=42, patch_size=14, mlp_ratio=2, hidden_size=C,
+        num_hidden_layers=L, num_attention_heads=HEADS, **kw)
+    return randomize_(getattr(transformers, name + 'Model')(cfg), seed)
+
+
+def hf_vit(seed, cls='ViTModel', **kw):
+    cfg = transformers.ViTConfig(image_size=32, patch_size=16,
+                                 layer_norm_eps=1e-6, **vit_config(**kw))
+    return randomize_(getattr(transformers, cls)(cfg), seed)
+
+
 def cvpt(img, patch, ff=FF, **kwargs):
     model = CVPTViT(
         arch=dict(embed_dims=C, num_layers=L, num_heads=HEADS,
@@ -84,9 +99,7 @@ def max_diff(a, b):
 @pytest.mark.parametrize('fmt', ['st', 'bin'])
 def test_hf_vit(tool, tmp_path, fmt):
     """ViTModel (google/vit-base-patch16-224-in21k's class), both formats."""
-    cfg = transformers.ViTConfig(image_size=32, patch_size=16,
-                                 layer_norm_eps=1e-6, **vit_config())
-    ref = randomize_(transformers.ViTModel(cfg), seed=1)
+    ref = hf_vit(seed=1)
     out = convert_file(tool, save(ref, tmp_path, fmt))
     assert out.layout == 'hf-vit'
     assert [k for k in out.dropped if not k.startswith('pooler.')] == []
@@ -98,9 +111,7 @@ def test_hf_vit(tool, tmp_path, fmt):
 
 
 def test_hf_vit_for_classification_prefix(tool, tmp_path):
-    cfg = transformers.ViTConfig(image_size=32, patch_size=16, num_labels=3,
-                                 layer_norm_eps=1e-6, **vit_config())
-    ref = randomize_(transformers.ViTForImageClassification(cfg), seed=2)
+    ref = hf_vit(seed=2, cls='ViTForImageClassification', num_labels=3)
     out = convert_file(tool, save(ref, tmp_path, 'st'))
     assert out.layout == 'hf-vit'
     assert "task prefix 'vit.' removed" in out.notes
@@ -114,9 +125,7 @@ def test_hf_vit_for_classification_prefix(tool, tmp_path):
 
 def test_hf_vit_swapped_qk_fails(tool, tmp_path):
     """The comparison can fail: q and k stacked in the wrong order."""
-    cfg = transformers.ViTConfig(image_size=32, patch_size=16,
-                                 layer_norm_eps=1e-6, **vit_config())
-    ref = randomize_(transformers.ViTModel(cfg), seed=1)
+    ref = hf_vit(seed=1)
     state = convert_file(tool, save(ref, tmp_path, 'st')).state
     for i in range(L):
         w = state[f'layers.{i}.attn.qkv.weight']
@@ -131,10 +140,7 @@ def test_hf_vit_swapped_qk_fails(tool, tmp_path):
 
 @pytest.mark.parametrize('swiglu', [False, True], ids=['mlp', 'swiglu'])
 def test_hf_dinov2(tool, tmp_path, swiglu):
-    cfg = transformers.Dinov2Config(
-        image_size=42, patch_size=14, mlp_ratio=2, use_swiglu_ffn=swiglu,
-        hidden_size=C, num_hidden_layers=L, num_attention_heads=HEADS)
-    ref = randomize_(transformers.Dinov2Model(cfg), seed=3)
+    ref = hf_dinov2('Dinov2', seed=3, use_swiglu_ffn=swiglu)
     out = convert_file(tool, save(ref, tmp_path, 'st'))
     assert out.layout == 'hf-dinov2'
     assert out.dropped == ['embeddings.mask_token']
@@ -156,10 +162,7 @@ def test_hf_dinov2(tool, tmp_path, swiglu):
 
 
 def test_hf_dinov2_with_registers(tool, tmp_path):
-    cfg = transformers.Dinov2WithRegistersConfig(
-        image_size=42, patch_size=14, mlp_ratio=2, num_register_tokens=R,
-        hidden_size=C, num_hidden_layers=L, num_attention_heads=HEADS)
-    ref = randomize_(transformers.Dinov2WithRegistersModel(cfg), seed=4)
+    ref = hf_dinov2('Dinov2WithRegisters', seed=4, num_register_tokens=R)
     out = convert_file(tool, save(ref, tmp_path, 'bin'))
     assert out.layout == 'hf-dinov2-registers'
     assert out.state['register_tokens'].shape == (1, R, C)
@@ -251,10 +254,7 @@ def onnx_graph(state, C, path):
 
 
 def test_onnx_export_layout(tool, tmp_path):
-    cfg = transformers.Dinov2Config(
-        image_size=42, patch_size=14, mlp_ratio=2, hidden_size=C,
-        num_hidden_layers=L, num_attention_heads=HEADS)
-    ref = randomize_(transformers.Dinov2Model(cfg), seed=6)
+    ref = hf_dinov2('Dinov2', seed=6)
     hf = {f'backbone.{k}': v
           for k, v in load_file(save(ref, tmp_path, 'st')).items()
           if k != 'embeddings.mask_token'}

@@ -142,7 +142,9 @@ def stratified(labels, counts, seed):
             part.extend(idx[start:start + n].tolist())
             start += n
         if start > len(idx):
-            raise ValueError(f'class {c}: {len(idx)} images, {start} needed')
+            raise ValueError(f'class {c} has {len(idx)} images, {start} are '
+                             f'needed ({" + ".join(map(str, counts))}); lower '
+                             '--test-size')
     return [np.array(sorted(p)) for p in out]
 
 
@@ -192,20 +194,15 @@ def prepare_tasks(root, tasks, test_size, seed=0):
                         dict(train800=train, val200=val,
                              test=test + len(tr_x)))
         out['fashion_mnist'] = 10
-    if 'digits' in tasks:
-        images, labels = load_digits()
-        train, val, test = stratified(labels, (80, 20, test_size // 10),
-                                      seed)
-        write_vtab_task(root, 'digits', images, labels,
-                        dict(train800=train, val200=val, test=test))
-        out['digits'] = 10
-    if 'sklearn_digits' in tasks:  # 174..183 images per class
-        images, labels = load_sklearn_digits()
-        train, val, test = stratified(labels, (80, 20, test_size // 10),
-                                      seed)
-        write_vtab_task(root, 'sklearn_digits', images, labels,
-                        dict(train800=train, val200=val, test=test))
-        out['sklearn_digits'] = 10
+    for task, loader in (('digits', load_digits),
+                         ('sklearn_digits', load_sklearn_digits)):
+        if task in tasks:  # one pool each: 500 / 174..183 per class
+            images, labels = loader()
+            train, val, test = stratified(labels, (80, 20, test_size // 10),
+                                          seed)
+            write_vtab_task(root, task, images, labels,
+                            dict(train800=train, val200=val, test=test))
+            out[task] = 10
     return out
 
 
@@ -372,6 +369,41 @@ def train(config, work_dir, threads):
     return top1, seconds
 
 
+def start_cosines(configs, images):
+    """Mean cosine between each method's class-token feature before any
+    training (its prompts as initialised, seed 0) and the frozen
+    backbone's, on real images (uint8 (B, H, W) at the configs' size)."""
+    import torch
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    rgb = np.repeat(images[..., None], 3, axis=-1).astype(np.float32)
+    x = torch.from_numpy(((rgb - MEAN) / STD).transpose(0, 3, 1, 2).copy())
+    feats = {}
+    for method, config in configs.items():
+        torch.manual_seed(0)
+        backbone = MODELS.build(Config.fromfile(config).model.backbone)
+        backbone.init_weights()
+        backbone.eval()
+        with torch.no_grad():
+            feats[method] = backbone(x)[-1]  # (B, C) class token
+    frozen = feats['linear']
+    return {m: float(torch.cosine_similarity(f, frozen, dim=1).mean())
+            for m, f in feats.items()}
+
+
+def test_images(root, task, img, n=64):
+    """The first n test images of a written task, resized to img x img."""
+    import cv2
+    folder = osp.join(root, task)
+    with open(osp.join(folder, 'test.txt')) as f:
+        names = [line.split()[0] for line in f][:n]
+    return np.stack([
+        cv2.resize(cv2.imread(osp.join(folder, name), cv2.IMREAD_GRAYSCALE),
+                   (img, img), interpolation=cv2.INTER_CUBIC)
+        for name in names
+    ])
+
+
 def trainable_params(config):
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
@@ -391,8 +423,9 @@ def write_report(out_dir, results, settings):
         lines += [f'### {task} (test {settings["test_size"]} images, '
                   f'{seeds} seed{"s" * (seeds > 1)})', '',
                   '| method | lr (val200) | val200 top-1 | test top-1 | '
-                  'trainable params | train time / run |',
-                  '|---|---|---|---|---|---|']
+                  'trainable params | train time / run | cls cosine to '
+                  'frozen at start |',
+                  '|---|---|---|---|---|---|---|']
         for method, r in rows.items():
             test = np.array(r['test'])
             spread = f' ± {test.std(ddof=1):.1f}' if len(test) > 1 else ''
@@ -400,7 +433,8 @@ def write_report(out_dir, results, settings):
             lines.append(
                 f'| {LABELS[method]} | {r["lr"]:g} | {val} | '
                 f'{test.mean():.1f}{spread} | {r["params"] / 1e3:.1f}k | '
-                f'{np.mean(r["seconds"]):.0f} s |')
+                f'{np.mean(r["seconds"]):.0f} s | '
+                f'{r.get("start_cosine", float("nan")):.3f} |')
         lines.append('')
     text = '\n'.join(lines)
     with open(osp.join(out_dir, 'results.md'), 'w') as f:
@@ -450,6 +484,9 @@ def parse_args(argv=None):
     p.add_argument('--test-size', type=int, default=1000)
     p.add_argument('--jobs', type=int, default=2,
                    help='runs in parallel (each with cpus/jobs threads)')
+    p.add_argument('--start-only', action='store_true',
+                   help='only print how far each method starts from the '
+                   'frozen features (cosine of the class token), no training')
     p.add_argument('--digits-seeds', type=int, default=1,
                    help='seeds of the second task (its lrs: the first one\'s)')
     args = p.parse_args(argv)
@@ -492,23 +529,43 @@ def main(argv=None):
     settings = dict(vars(args), threads_per_run=threads,
                     onnx_vs_onnxruntime=diff)
 
-    def run(task, method, lr, seed, final):
+    def config(task, method, lr, seed, final):
         tag = f'{method}_lr{lr:g}_s{seed}_{"test" if final else "val"}'
-        work = osp.join(out, 'runs', task, tag)
         cfg = osp.join(out, 'configs', task, tag + '.py')
         write_config(cfg, method=method, task=task, classes=classes[task],
                      root=osp.join(out, 'data'), pretrained=pretrained,
                      img=args.img_size, lr=lr, seed=seed,
                      epochs=args.epochs, batch=args.batch, final=final)
+        return cfg, tag
+
+    def run(task, method, lr, seed, final):
+        cfg, tag = config(task, method, lr, seed, final)
+        work = osp.join(out, 'runs', task, tag)
         top1, sec = train(cfg, work, threads)
         print(f'  {task:13s} {tag:40s} top-1 {top1:5.1f}  {sec:5.0f} s',
               flush=True)
         return cfg, top1, sec
 
+    def start(task):
+        """How far each method starts from the frozen features."""
+        cosines = start_cosines(
+            {m: config(task, m, 1e-3, 0, True)[0]
+             for m in ['linear', *args.methods]},
+            test_images(osp.join(out, 'data'), task, args.img_size))
+        for m in args.methods:
+            print(f'  {task:13s} {m:20s} class-token cosine to the frozen '
+                  f'backbone before training: {cosines[m]:.3f}', flush=True)
+        return cosines
+
+    if args.start_only:
+        for task in args.tasks:
+            start(task)
+        return
     results = {}
     chosen = {}
     for ti, task in enumerate(args.tasks):
         rows = results[task] = OrderedDict()
+        cosines = start(task)
         seeds = args.seeds if ti == 0 else args.digits_seeds
         if args.quick or ti > 0:
             grid = {m: [chosen.get(m, QUICK_LR[m])] for m in args.methods}
@@ -530,7 +587,7 @@ def main(argv=None):
             rows[m] = dict(
                 lr=grid[m][0], val=val[m],
                 test=[r[1] for r in runs], seconds=[r[2] for r in runs],
-                params=trainable_params(runs[0][0]))
+                params=trainable_params(runs[0][0]), start_cosine=cosines[m])
         print(write_report(out, results, settings), flush=True)
     wall = time.perf_counter() - t_start
     settings['wall_seconds'] = wall

@@ -365,6 +365,10 @@ def convert_hf(state: dict) -> tuple:
         out['pos_embed'] = out.pop('positional_embedding').unsqueeze(0)
     if prefix:
         notes.append(f"task prefix '{prefix}' removed")
+    notes.append("the LayerNorm eps is in the model's config.json "
+                 "(layer_norm_eps), not in the weights: CVPTViT's default "
+                 "is 1e-6 (ViT, DINOv2); CLIP needs norm_cfg=dict(type='LN', "
+                 'eps=1e-5)')
     return out, dropped + others, notes
 
 
