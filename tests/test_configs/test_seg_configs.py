@@ -18,8 +18,17 @@ def sample(tmp_path_factory):
 
 
 def test_configs_found():
-    assert 'configs/cvpt_vitb_ade20k.py' in SEG_CONFIGS
-    assert len(SEG_CONFIGS) >= 7
+    assert SEG_CONFIGS == [
+        'configs/cvpt_vitb_ade20k-80k.py', 'configs/cvpt_vitb_ade20k-p10.py',
+        'configs/cvpt_vitb_ade20k.py',
+        'configs/cvpt_vitl_setr-pup_ade20k-p10.py',
+        'configs/cvpt_vitl_setr-pup_ade20k.py',
+        'configs/demo/cvpt_vitb_ade20k-sample.py',
+        'configs/vitb-frozen_ade20k.py', 'configs/vitb-full_ade20k.py',
+        'configs/vpt_vitb_ade20k-p10.py', 'configs/vpt_vitb_ade20k.py',
+        'configs/vpt_vitl_setr-pup_ade20k-p10.py',
+        'configs/vpt_vitl_setr-pup_ade20k.py'
+    ]
 
 
 @pytest.mark.parametrize('path', SEG_CONFIGS)

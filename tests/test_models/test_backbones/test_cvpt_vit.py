@@ -179,8 +179,19 @@ def test_with_cp_same_output_and_gradient():
 
 
 def test_unfrozen_backbone_trains_everything():
+    """One SGD step moves every tensor, not only the flags."""
     model = _build(num_prompts=2, freeze_backbone=False)
     assert all(p.requires_grad for p in model.parameters())
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    out = model(torch.randn(2, 3, 32, 32,
+                            generator=torch.Generator().manual_seed(1)))
+    sum(o.pow(2).sum() for o in out).backward()
+    opt.step()
+    unmoved = [n for n, p in model.named_parameters()
+               if torch.equal(p.detach(), before[n])]
+    assert unmoved == []
 
 
 @pytest.mark.parametrize('registry', [PRETRAIN_MODELS, SEG_MODELS])
