@@ -48,7 +48,8 @@ def test_per_layer_init_is_an_option():
 
 
 class _FixedMask(nn.Module):
-    """Prompt dropout with a given mask (L, B, m, C) (already scaled)."""
+    """Prompt dropout with a given mask (L, B, m, C), or (L, m, C) in
+    'batch' mode (already scaled)."""
 
     def __init__(self, mask):
         super().__init__()
@@ -96,6 +97,32 @@ def test_per_sample_dropout_matches_reference(cls, kwargs):
     assert (out - ref).abs().max() < 1e-5
     torch.testing.assert_close(model.prompts.grad, leaf.grad, atol=1e-5,
                                rtol=1e-4)
+
+
+@pytest.mark.parametrize('impl', ['folded', 'direct'])
+def test_batch_dropout_matches_reference(impl):
+    """'batch' mode: one (L, m, C) mask shared by every sample, forward and
+    prompt gradients as the reference with those masked prompts."""
+    model = _randomised(CVPTViT, num_prompts=3, cross_attn_impl=impl,
+                        prompt_dropout_mode='batch')
+    L, m, C = model.prompts.shape
+    mask = (torch.rand(L, m, C, generator=torch.Generator().manual_seed(4))
+            > 0.3).float() / 0.7
+    model.prompt_dropout = _FixedMask(mask)
+    x = torch.randn(3, 3, 32, 32)
+    out = model(x)[0]
+    weights = torch.randn(out.shape)
+    (out * weights).sum().backward()
+    leaf = model.prompts.detach().clone().requires_grad_(True)
+    ref = ref_vit(x, model.state_dict(), L, TINY['num_heads'], 8,
+                  leaf * mask, 'after_attn')
+    (ref * weights).sum().backward()
+    assert (out - ref).abs().max() < 1e-5
+    torch.testing.assert_close(model.prompts.grad, leaf.grad, atol=1e-5,
+                               rtol=1e-4)
+    unmasked = ref_vit(x, model.state_dict(), L, TINY['num_heads'], 8,
+                       leaf, 'after_attn')
+    assert (out - unmasked).abs().max() > 1e-3  # the mask matters
 
 
 def test_masks_differ_across_the_batch_and_p0_is_the_shared_path():
