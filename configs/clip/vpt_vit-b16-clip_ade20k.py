@@ -1,5 +1,15 @@
 # VPT-deep twin of cvpt_vit-b16-clip_ade20k.py: the same CLIP ViT-B/16 +
 # UperNet, 200 prompts per layer, data, schedule and optimiser; the prompts
 # join the token sequence.
-_base_ = ['./cvpt_vit-b16-clip_ade20k.py']
-model = dict(backbone=dict(type='VPTViT'))
+# The model and recipe lines live here; cvpt_vit-b16-clip_ade20k.py
+# is this config with the CVPT backbone type and its options.
+_base_ = ['../vpt_vitb_ade20k.py']
+model = dict(
+    data_preprocessor=dict(
+        mean=[122.7709383, 116.7460125, 104.09373615],
+        std=[68.5005327, 66.6321579, 70.32316305]),
+    backbone=dict(
+        pre_norm=True,
+        norm_cfg=dict(type='LN', eps=1e-5),
+        layer_cfgs=dict(act_cfg=dict(type='mmpretrain.QuickGELU')),
+        init_cfg=dict(checkpoint='pretrain/vit-b16_clip-openai.pth')))

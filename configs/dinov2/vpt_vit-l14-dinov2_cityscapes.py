@@ -1,5 +1,17 @@
 # VPT-deep twin of cvpt_vit-l14-dinov2_cityscapes.py: the same DINOv2
 # ViT-L/14 (4 registers) + UperNet, 200 prompts per layer, data, schedule and
 # optimiser; the prompts join the token sequence.
-_base_ = ['./cvpt_vit-l14-dinov2_cityscapes.py']
-model = dict(backbone=dict(type='VPTViT'))
+# The model and recipe lines live here; cvpt_vit-l14-dinov2_cityscapes.py
+# is this config with the CVPT backbone type and its options.
+_base_ = ['../cityscapes/vpt_vitb_cityscapes.py']
+model = dict(
+    backbone=dict(
+        arch='l',
+        patch_size=14,
+        layer_scale_init_value=1e-5,
+        num_register_tokens=4,
+        out_indices=(5, 11, 17, 23),
+        init_cfg=dict(checkpoint='pretrain/vit-l14_dinov2-reg4.pth')),
+    neck=dict(in_channels=[1024] * 4, out_channels=1024),
+    decode_head=dict(in_channels=[1024] * 4),
+    auxiliary_head=dict(in_channels=1024))
