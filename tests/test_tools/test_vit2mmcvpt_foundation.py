@@ -47,15 +47,16 @@ def _gen(seed):
 
 
 @torch.no_grad()
-def randomize_(model, seed):
-    """Every parameter drawn, norms and LayerScales around 1 so they count."""
+def randomize_(model, seed, scales=('gamma', )):
+    """Every parameter drawn, norms and LayerScales (parameters named
+    ``*{scales}``) around 1 so they count."""
     r = _gen(seed)
     norms = {
         f'{name}.weight'
         for name, m in model.named_modules() if isinstance(m, nn.LayerNorm)
     }
     for name, p in model.named_parameters():
-        scale = name in norms or name.endswith('gamma')
+        scale = name in norms or name.endswith(scales)
         p.copy_(r(*p.shape) + (1 if scale else 0))
     return model
 

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from onnx import TensorProto, helper, numpy_helper
 
 from mmcvpt.models import CVPTViT
+from tests.test_tools import test_vit2mmcvpt_foundation as foundation
 from tests.seg_fixtures import load_tool
 
 TOOL = 'tools/model_converters/vit2mmcvpt.py'
@@ -28,15 +29,9 @@ def tool():
     return load_tool(TOOL)
 
 
-@torch.no_grad()
 def randomize_(model, seed=0):
-    """Every tensor drawn (norm scales and LayerScales around 1)."""
-    g = torch.Generator().manual_seed(seed)
-    for name, p in model.named_parameters():
-        one = name.endswith(('lambda1', 'norm1.weight', 'norm2.weight',
-                             'layernorm.weight', 'layrnorm.weight'))
-        p.copy_(torch.randn(p.shape, generator=g) * 0.3 + one)
-    return model.eval()
+    """Every tensor drawn (LayerNorms and LayerScales around 1)."""
+    return foundation.randomize_(model, seed, scales=('lambda1', )).eval()
 
 
 def image(size, seed=7):
@@ -180,10 +175,9 @@ def test_hf_clip(tool, tmp_path, whole):
     vision = transformers.CLIPVisionConfig(image_size=32, patch_size=16,
                                            projection_dim=24, **vit_config())
     if whole:  # CLIPModel: text tower and projections are dropped
-        text = transformers.CLIPTextConfig(hidden_size=32, intermediate_size=64,
-                                           num_hidden_layers=1,
-                                           num_attention_heads=2,
-                                           vocab_size=50, projection_dim=24)
+        text = transformers.CLIPTextConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+            num_attention_heads=2, vocab_size=50, projection_dim=24)
         ref = transformers.CLIPModel(transformers.CLIPConfig(
             text_config=text.to_dict(), vision_config=vision.to_dict(),
             projection_dim=24))
@@ -264,7 +258,8 @@ def test_onnx_export_layout(tool, tmp_path):
     assert read.keys() == hf.keys()
     assert all(torch.equal(read[k], hf[k]) for k in hf)
     out = tool.convert(read)
-    assert out.layout == 'hf-dinov2' and out.dropped == ['decoder.bn.running_mean']
+    assert out.layout == 'hf-dinov2'
+    assert out.dropped == ['decoder.bn.running_mean']
     model = cvpt(42, 14, ff=2 * C, layer_scale_init_value=1e-5)
     model.load_state_dict(out.state)
     img = image(42)

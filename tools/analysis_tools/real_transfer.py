@@ -18,8 +18,8 @@ grid, then train800val200 -> test with several seeds. Writes
 ``results.json``, ``results.md`` and ``accuracy_vs_params.png`` under the
 work dir.
 
-    python tools/analysis_tools/real_transfer.py            # full (make bench-real)
-    python tools/analysis_tools/real_transfer.py --quick    # 1 task, fixed lrs, 1 seed
+    python tools/analysis_tools/real_transfer.py          # make bench-real
+    python tools/analysis_tools/real_transfer.py --quick  # 1 task, 1 seed
 """
 import argparse
 import gzip
@@ -131,6 +131,10 @@ def load_sklearn_digits():
     return (d.images * 255 / 16).round().astype(np.uint8), d.target
 
 
+# Tasks drawn from one pool of images (no train/test split of their own).
+POOLS = dict(digits=load_digits, sklearn_digits=load_sklearn_digits)
+
+
 def stratified(labels, counts, seed):
     """Disjoint index sets, ``counts[i]`` per class each, fixed seed."""
     rng = np.random.default_rng(seed)
@@ -194,9 +198,8 @@ def prepare_tasks(root, tasks, test_size, seed=0):
                         dict(train800=train, val200=val,
                              test=test + len(tr_x)))
         out['fashion_mnist'] = 10
-    for task, loader in (('digits', load_digits),
-                         ('sklearn_digits', load_sklearn_digits)):
-        if task in tasks:  # one pool each: 500 / 174..183 per class
+    for task, loader in POOLS.items():
+        if task in tasks:  # 500 / 174..183 images per class
             images, labels = loader()
             train, val, test = stratified(labels, (80, 20, test_size // 10),
                                           seed)
@@ -210,8 +213,7 @@ def real_images(task, n=4):
     """A few test images of ``task`` (uint8 (n, H, W))."""
     if task == 'fashion_mnist':
         return load_fashion_mnist()[1][0][:n]
-    loader = load_digits if task == 'digits' else load_sklearn_digits
-    return loader()[0][::500][:n]
+    return POOLS[task]()[0][::500][:n]
 
 
 # --------------------------------------------------------------- backbone
@@ -241,10 +243,21 @@ def extract_backbone(src, dst):
     return result
 
 
+def to_input(images, size):
+    """uint8 grey (B, H, W) -> the network's input (B, 3, size, size),
+    float32: bicubic resize, grey to RGB, ImageNet mean/std."""
+    import cv2
+    images = np.stack([
+        cv2.resize(im, (size, size), interpolation=cv2.INTER_CUBIC)
+        for im in images
+    ])
+    rgb = np.repeat(images[..., None], 3, axis=-1).astype(np.float32)
+    return ((rgb - MEAN) / STD).transpose(0, 3, 1, 2).copy()
+
+
 def verify_against_onnxruntime(src, state, images):
     """max |final-norm tokens of CVPTViT - onnxruntime's| on real images
     (uint8 (B, H, W) grey, resized to the ONNX input's 224x224)."""
-    import cv2
     import onnx
     import onnxruntime as ort
     import torch
@@ -258,12 +271,7 @@ def verify_against_onnxruntime(src, state, images):
     model.graph.output.append(onnx.ValueInfoProto(name=node.output[0]))
     sess = ort.InferenceSession(model.SerializeToString(),
                                 providers=['CPUExecutionProvider'])
-    rgb = np.stack([
-        cv2.cvtColor(cv2.resize(im, (224, 224),
-                                interpolation=cv2.INTER_CUBIC),
-                     cv2.COLOR_GRAY2RGB) for im in images
-    ]).astype(np.float32)
-    x = ((rgb - MEAN) / STD).transpose(0, 3, 1, 2).copy()
+    x = to_input(images, 224)
     want = sess.run([node.output[0]], {sess.get_inputs()[0].name: x})[0]
     vit = CVPTViT(**backbone_cfg(224, num_prompts=0, out_type='raw'))
     vit.load_state_dict(state)
@@ -369,15 +377,14 @@ def train(config, work_dir, threads):
     return top1, seconds
 
 
-def start_cosines(configs, images):
+def start_cosines(configs, x):
     """Mean cosine between each method's class-token feature before any
     training (its prompts as initialised, seed 0) and the frozen
-    backbone's, on real images (uint8 (B, H, W) at the configs' size)."""
+    backbone's, on real images (network input, see :func:`to_input`)."""
     import torch
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
-    rgb = np.repeat(images[..., None], 3, axis=-1).astype(np.float32)
-    x = torch.from_numpy(((rgb - MEAN) / STD).transpose(0, 3, 1, 2).copy())
+    x = torch.from_numpy(x)
     feats = {}
     for method, config in configs.items():
         torch.manual_seed(0)
@@ -391,15 +398,14 @@ def start_cosines(configs, images):
             for m, f in feats.items()}
 
 
-def test_images(root, task, img, n=64):
-    """The first n test images of a written task, resized to img x img."""
+def test_images(root, task, n=64):
+    """The first n test images of a written task, uint8 (n, H, W)."""
     import cv2
     folder = osp.join(root, task)
     with open(osp.join(folder, 'test.txt')) as f:
         names = [line.split()[0] for line in f][:n]
     return np.stack([
-        cv2.resize(cv2.imread(osp.join(folder, name), cv2.IMREAD_GRAYSCALE),
-                   (img, img), interpolation=cv2.INTER_CUBIC)
+        cv2.imread(osp.join(folder, name), cv2.IMREAD_GRAYSCALE)
         for name in names
     ])
 
@@ -551,7 +557,8 @@ def main(argv=None):
         cosines = start_cosines(
             {m: config(task, m, 1e-3, 0, True)[0]
              for m in ['linear', *args.methods]},
-            test_images(osp.join(out, 'data'), task, args.img_size))
+            to_input(test_images(osp.join(out, 'data'), task),
+                     args.img_size))
         for m in args.methods:
             print(f'  {task:13s} {m:20s} class-token cosine to the frozen '
                   f'backbone before training: {cosines[m]:.3f}', flush=True)

@@ -62,19 +62,18 @@ DROP = re.compile(r'^(head|pre_logits|fc_norm|head_drop|decode_head|'
                   r'auxiliary_head|neck|classifier|pooler)([./]|$)')
 # Keys dropped for a stated reason (printed on their own line).
 DROP_REASONS = [
+    # OpenAI's names, then transformers' (text_model., text_projection.,
+    # visual_projection.)
     (re.compile(r'^(transformer\.|token_embedding\.|ln_final\.|'
+                r'text_model\.|text_projection\.|'
                 r'(positional_embedding|text_projection|logit_scale)$)'),
      "CLIP's text tower"),
-    (re.compile(r'^visual\.proj$'),
+    (re.compile(r'^(visual\.proj$|visual_projection\.)'),
      "CLIP's image-text projection head (not part of the image encoder)"),
     (re.compile(r'^(input_resolution|context_length|vocab_size)$'),
      "CLIP's TorchScript metadata"),
     (re.compile(r'^mask_token$'),
      "DINOv2's mask token (used only by its masked-image pretraining)"),
-    (re.compile(r'^(text_model\.|text_projection\.|logit_scale$)'),
-     "CLIP's text tower"),
-    (re.compile(r'^visual_projection\.'),
-     "CLIP's image-text projection head (not part of the image encoder)"),
     (re.compile(r'^embeddings\.mask_token$'),
      'the mask token (used only by masked-image pretraining)'),
     (re.compile(r'^embeddings\.position_ids$'),
@@ -274,6 +273,13 @@ def convert_timm_like(state: dict) -> tuple:
     return out, dropped, notes
 
 
+def _add_clip_batch_axes(out: dict) -> None:
+    """CLIP's class embedding (C, ) and position embedding (1 + N, C), in
+    OpenAI's and transformers' files alike -> cls_token / pos_embed."""
+    out['cls_token'] = out.pop('class_embedding').reshape(1, 1, -1)
+    out['pos_embed'] = out.pop('positional_embedding').unsqueeze(0)
+
+
 def convert_openai_clip(state: dict) -> tuple:
     """OpenAI CLIP -> (image-tower state_dict, dropped keys)."""
     visual = {k[len('visual.'):]: v for k, v in state.items()
@@ -283,8 +289,7 @@ def convert_openai_clip(state: dict) -> tuple:
         raise ConversionError(f'OpenAI CLIP image tower without visual.'
                               f'{", visual.".join(sorted(missing))}')
     out, dropped = _rename(visual, CLIP_RULES)
-    out['cls_token'] = out.pop('class_embedding').reshape(1, 1, -1)
-    out['pos_embed'] = out.pop('positional_embedding').unsqueeze(0)
+    _add_clip_batch_axes(out)
     dropped = ['visual.' + k for k in dropped]
     return out, dropped + [k for k in state if not k.startswith('visual.')]
 
@@ -360,9 +365,8 @@ def convert_hf(state: dict) -> tuple:
     others = [k for k in state if not k.startswith(prefix)]
     out, dropped = _rename(_stack_hf_qkv(inner), HF_RULES)
     notes = ['query/key/value weights stacked into qkv']
-    if 'class_embedding' in out:  # CLIP: no batch axes, no patch bias
-        out['cls_token'] = out.pop('class_embedding').reshape(1, 1, -1)
-        out['pos_embed'] = out.pop('positional_embedding').unsqueeze(0)
+    if 'class_embedding' in out:  # CLIP (and no patch-embedding bias)
+        _add_clip_batch_axes(out)
     if prefix:
         notes.append(f"task prefix '{prefix}' removed")
     notes.append("the LayerNorm eps is in the model's config.json "
