@@ -31,5 +31,5 @@ model = dict(
         freeze_backbone=True,
         # ViT-L/16 ImageNet-21k (SETR's), converted to mmpretrain keys
         init_cfg=dict(
-            type='Pretrained', checkpoint='pretrain/vit-l16_in21k.pth')))
+            type='StrictPretrained', checkpoint='pretrain/vit-l16_in21k.pth')))
 total_batch_size = 16  # mmseg's train_dataloader.batch_size=2 is per GPU

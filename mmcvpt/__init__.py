@@ -1,10 +1,16 @@
-from .utils import check_versions, register_checkpoint_safe_globals
-from .version import __version__, version_info
+# The version check comes first: nothing above it imports mmseg, mmpretrain
+# or mmcv (mmcvpt.utils imports only torch and numpy).
+from .utils.version_check import check_versions
 
 check_versions()
+
+from .utils import register_checkpoint_safe_globals  # noqa: E402
+from .version import __version__, version_info  # noqa: E402
+
 register_checkpoint_safe_globals()
 
 # Importing the subpackages registers their modules in the mm* registries.
-from . import datasets, engine, models  # noqa: E402,F401
+# The tools' launch glue (mmcvpt.launch) is not among them.
+from . import datasets, engine, models, peft  # noqa: E402,F401
 
 __all__ = ['__version__', 'version_info', 'check_versions']

@@ -1,21 +1,6 @@
 #!/usr/bin/env bash
 # tools/dist_train.sh CONFIG GPUS [train.py args]; on a machine without CUDA, GPUS CPU processes (gloo).
-# PYTHON=/path/to/python picks the interpreter (default: `python` on PATH, e.g. after
+# Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR (127.0.0.1), and
+# PYTHON=/path/to/python for the interpreter (default: `python` on PATH, e.g. after
 # `source .venv/bin/activate`).
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-"${PYTHON:-python}" -m torch.distributed.run \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    $(dirname "$0")/train.py \
-    $CONFIG \
-    --launcher pytorch ${@:3}
+exec bash "$(dirname "$0")/misc/torchrun_tool.sh" "$(dirname "$0")/train.py" "$2" "$1" "${@:3}"

@@ -1,13 +1,11 @@
 """Test (and evaluate) an mmseg or mmpretrain config (mmseg's CLI)."""
 import argparse
-import os
-
-from mmengine.config import DictAction
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import (add_preflight_args, build_runner,
-                          distributed_session, enable_tta,
-                          enable_visualization, load_cli_config)
+from mmcvpt.launch import (add_launch_args, build_runner,
+                           distributed_session, enable_tta,
+                           enable_visualization, load_cli_config,
+                           parse_launch_args)
 
 
 def parse_args():
@@ -29,24 +27,9 @@ def parse_args():
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
-    add_preflight_args(parser)
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser)
 
 
 def main():

@@ -1,19 +1,17 @@
 """Train an mmseg or mmpretrain config (mmseg's tools/train.py CLI).
 
 On a machine without CUDA the config runs on the CPU as it is: see
-``mmcvpt.utils.adapt_cfg_to_device``.
+``mmcvpt.launch.adapt_cfg_to_device``.
 """
 import argparse
 import logging
-import os
 
-from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
-from mmcvpt.utils import (add_preflight_args, apply_train_flags,
-                          build_runner, distributed_session, enable_amp,
-                          load_cli_config)
+from mmcvpt.launch import (add_launch_args, apply_train_flags,
+                           build_runner, distributed_session, enable_amp,
+                           load_cli_config, parse_launch_args)
 
 
 def parse_args():
@@ -50,23 +48,8 @@ def parse_args():
         '--no-persistent-workers',
         action='store_true',
         help='persistent_workers=False in every dataloader')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    add_preflight_args(parser)
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser)
 
 
 def train(cfg, args):

@@ -9,7 +9,7 @@
 # Batch: `total_batch_size` images per step over all GPUs (the reference
 # code's, on one GPU); tools/train.py sets train_dataloader.batch_size to
 # total_batch_size / GPUs, so the lr and the steps per epoch do not change
-# with the GPU count (mmcvpt/utils/batch.py).
+# with the GPU count (mmcvpt/launch/batch.py).
 _base_ = [
     'mmpretrain::_base_/models/vit-base-p16.py',
     'mmpretrain::_base_/default_runtime.py',
@@ -28,7 +28,7 @@ model = dict(
         prompt_dropout=0.1,
         freeze_backbone=True,
         init_cfg=dict(
-            type='Pretrained', checkpoint='pretrain/vit-b16_in21k.pth')),
+            type='StrictPretrained', checkpoint='pretrain/vit-b16_in21k.pth')),
     head=dict(
         _delete_=True,
         type='LinearClsHead',

@@ -1,6 +1,14 @@
-"""Import-time checks of the OpenMMLab stack mmcvpt is tested against."""
-import importlib
+"""Import-time checks of the OpenMMLab stack mmcvpt is tested against.
+
+They run first in ``import mmcvpt``, before anything imports mmseg,
+mmpretrain or mmcv's ops: versions are read from the packages' own
+``version.py`` files without importing them, so that a wrong mmcv gives
+this module's message with the fix, not mmseg's own AssertionError.
+"""
 import importlib.util
+import os.path as osp
+import re
+import sys
 
 from packaging.version import Version
 
@@ -16,17 +24,43 @@ SUPPORTED = {
     'mmseg': ('1.2.0', '1.3.0'),
     'mmpretrain': ('1.2.0', '1.3.0'),
 }
+_VERSION = re.compile(r"^__version__\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]",
+                      re.MULTILINE)
 
 
-def _found_version(package):
+def _found_version(package: str) -> str:
+    """``package.__version__`` without importing ``package``.
+
+    An imported package answers itself; otherwise the version is read from
+    the ``version.py`` (or ``__init__.py``) that ``import package`` would
+    run, found on ``sys.path`` in import order.
+
+    Raises:
+        ImportError: ``package`` is not installed.
+    """
+    module = sys.modules.get(package)
+    if module is not None and hasattr(module, '__version__'):
+        return module.__version__
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"No module named '{package}'")
+    folder = osp.dirname(spec.origin)
+    for name in ('version.py', '__init__.py'):
+        path = osp.join(folder, name)
+        if osp.isfile(path):
+            with open(path, encoding='utf-8') as f:
+                match = _VERSION.search(f.read())
+            if match:
+                return match.group(1)
     return importlib.import_module(package).__version__
 
 
-def check_versions(supported=SUPPORTED):
+def check_versions(supported=SUPPORTED) -> None:
     """Raise ImportError if a package is outside its supported range.
 
     Also checks that mmcv was built with its compiled ops (``mmcv._ext``),
-    which ``mmseg.models`` imports at start-up.
+    which ``mmseg.models`` imports at start-up; this imports mmcv itself
+    (not its ops), after its version passed.
     """
     for package, (low, high) in supported.items():
         try:
@@ -39,7 +73,7 @@ def check_versions(supported=SUPPORTED):
             raise ImportError(
                 f'mmcvpt needs {package}>={low},<{high} but found {package} '
                 f'{found}; fix: {FIX_HINT}')
-    if importlib.util.find_spec('mmcv._ext') is None:
+    if 'mmcv' in supported and importlib.util.find_spec('mmcv._ext') is None:
         raise ImportError(
             f'mmcvpt needs mmcv {_found_version("mmcv")} with compiled ops '
             '(mmcv._ext), found a build without them (mmcv-lite or '

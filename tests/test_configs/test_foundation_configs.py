@@ -234,7 +234,7 @@ def test_dinov2_518_checkpoint_resized_to_the_crop(tmp_path):
         dict(
             args,
             init_cfg=dict(
-                type='Pretrained', checkpoint=str(tmp_path / 'dinov2.pth'))))
+                type='StrictPretrained', checkpoint=str(tmp_path / 'dinov2.pth'))))
     prompts = model.prompts.detach().clone()
     model.init_weights()
     assert state['pos_embed'].shape == (1, 1 + 37 * 37, 32)

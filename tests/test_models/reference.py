@@ -40,8 +40,15 @@ def quick_gelu(t):
 
 
 def ref_block(x, sd, prefix, num_heads, prompts=None, position=None,
-              ca_prefix=None, eps=1e-6, act=F.gelu):
-    """One pre-norm ViT block; CVPT cross-attention at ``position``."""
+              ca_prefix=None, eps=1e-6, act=F.gelu, drop_path=None):
+    """One pre-norm ViT block; CVPT cross-attention at ``position``.
+
+    ``drop_path``: optional per-sample scales (B, ) of the attention branch
+    and of the FFN branch (DropPath masks divided by their keep rate), put
+    where the reference puts DropPath: around the self-attention (and the
+    cross-attention in the parallel position) and around the FFN (with its
+    cross-attention input in the in_ffn position).
+    """
     ln = lambda t, n: F.layer_norm(  # noqa: E731
         t, t.shape[-1:], sd[f'{prefix}{n}.weight'], sd[f'{prefix}{n}.bias'],
         eps=eps)
@@ -76,18 +83,23 @@ def ref_block(x, sd, prefix, num_heads, prompts=None, position=None,
                 sd[f'{prefix}ffn.layers.1.bias']
         return gamma2 * t
 
+    def dp(branch, t):
+        if drop_path is None:
+            return t
+        return t * drop_path[branch].view(-1, *([1] * (t.dim() - 1)))
+
     if position == 'before_attn':
         x = x + ca(x)
     if position == 'parallel':
-        x = x + msa(ln(x, 'ln1')) + ca(x)
+        x = x + dp(0, msa(ln(x, 'ln1')) + ca(x))
     else:
-        x = x + msa(ln(x, 'ln1'))
+        x = x + dp(0, msa(ln(x, 'ln1')))
     if position == 'after_attn':
         x = x + ca(x)
     if position == 'in_ffn':
-        x = x + ffn(ln(x, 'ln2') + ca(x))
+        x = x + dp(1, ffn(ln(x, 'ln2') + ca(x)))
     else:
-        x = x + ffn(ln(x, 'ln2'))
+        x = x + dp(1, ffn(ln(x, 'ln2')))
     if position == 'after_ffn':
         x = x + ca(x)
     return x
@@ -95,8 +107,13 @@ def ref_block(x, sd, prefix, num_heads, prompts=None, position=None,
 
 def ref_vit(img, sd, num_layers, num_heads, patch_size, prompts=None,
             position=None, vpt=False, separate_ca=False, eps=1e-6,
-            act=F.gelu):
-    """Tokens (B, 1 + HW, C) after the final norm (mmpretrain 'raw')."""
+            act=F.gelu, drop_path=None):
+    """Tokens (B, 1 + HW, C) after the final norm (mmpretrain 'raw').
+
+    ``prompts[i]`` is layer i's (m, C), or (B, m, C) per sample (dropout
+    masks applied); ``drop_path[i]``: layer i's pair of per-sample scales
+    (see :func:`ref_block`), None without DropPath.
+    """
     x = F.conv2d(img, sd['patch_embed.projection.weight'],
                  sd.get('patch_embed.projection.bias'), stride=patch_size)
     x = x.flatten(2).transpose(1, 2)
@@ -112,20 +129,23 @@ def ref_vit(img, sd, num_layers, num_heads, patch_size, prompts=None,
                          sd['pre_norm.bias'], eps=eps)
     for i in range(num_layers):
         prefix = f'layers.{i}.'
+        dp = None if drop_path is None else drop_path[i]
         if prompts is None:
-            x = ref_block(x, sd, prefix, num_heads, eps=eps, act=act)
+            x = ref_block(x, sd, prefix, num_heads, eps=eps, act=act,
+                          drop_path=dp)
         elif vpt:
             # VPT-deep as in its paper: prompts right after the cls token
             # (before the registers, if any).
             p = prompts[i].expand(B, -1, -1)
             m = p.shape[1]
             t = torch.cat([x[:, :1], p, x[:, 1:]], dim=1)
-            t = ref_block(t, sd, prefix, num_heads, eps=eps, act=act)
+            t = ref_block(t, sd, prefix, num_heads, eps=eps, act=act,
+                          drop_path=dp)
             x = torch.cat([t[:, :1], t[:, 1 + m:]], dim=1)
         else:
             x = ref_block(x, sd, prefix, num_heads, prompts[i], position,
                           f'cross_attn.{i}.' if separate_ca else None,
-                          eps=eps, act=act)
+                          eps=eps, act=act, drop_path=dp)
     x = torch.cat([x[:, :1], x[:, 1 + R:]], dim=1)  # without the registers
     return F.layer_norm(x, x.shape[-1:], sd['ln1.weight'], sd['ln1.bias'],
                         eps=eps)

@@ -113,6 +113,10 @@ def test_maps_match_an_independent_computation(tool, setup):
     assert image.shape == (240, 320, 3)
     model = tool.build_model(str(cfg), str(tmp / 'ckpt.pth'))
     resized, maps = tool.prompt_attention(model, image, {0, 3})
+    # Forward hooks, removed afterwards; no method of the model replaced.
+    backbone = model.backbone
+    assert not any(op._forward_hooks for op in backbone.cross_attn_ops)
+    assert 'cross_attention' not in vars(backbone)
     # Shorter side to the 64-pixel input, 320 * 64 / 240 = 85.3 rounded to
     # whole 16-pixel patches: 80.
     assert resized.shape == (64, 80, 3)

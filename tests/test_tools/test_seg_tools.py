@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import sys
 
@@ -25,11 +26,53 @@ def trained(sample, tmp_path_factory):
     return cfg, work, proc.stdout + proc.stderr
 
 
+def _param_report_lines(log):
+    """TrainableParamReportHook's summary line and per-module lines: the
+    summary and what follows it up to the first other message."""
+    messages = re.findall(r' - mmengine - INFO - (.*)', log)
+    start = [
+        i for i, msg in enumerate(messages)
+        if re.fullmatch(r'trainable \S+M / \S+M \(\S+%\)', msg)
+    ]
+    assert len(start) == 1, start  # logged once, when training starts
+    lines = messages[start[0]:start[0] + 1]
+    for msg in messages[start[0] + 1:]:
+        if not msg.startswith('  '):
+            break
+        lines.append(msg)
+    return lines
+
+
+def _expected_report(cfg):
+    """The lines for the model the config builds, counted here."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS
+    config = Config.fromfile(cfg)
+    with MODELS.switch_scope_and_registry('mmseg') as registry:
+        model = registry.build(config.model)
+    counts = {}
+    for name, param in model.named_parameters():
+        t, n = counts.get(name.split('.')[0], (0, 0))
+        counts[name.split('.')[0]] = (
+            t + param.numel() * param.requires_grad, n + param.numel())
+    trainable = sum(t for t, _ in counts.values())
+    total = sum(n for _, n in counts.values())
+    # prompts + heads: nothing else of the backbone trains
+    assert counts['backbone'][0] == model.backbone.prompts.numel()
+    assert trainable == counts['backbone'][0] + sum(
+        n for k, (_, n) in counts.items() if k != 'backbone')
+    lines = [f'trainable {trainable / 1e6:.2f}M / {total / 1e6:.2f}M '
+             f'({100 * trainable / total:.2f}%)']
+    lines += [f'  {k}: trainable {t / 1e6:.2f}M / {n / 1e6:.2f}M'
+              for k, (t, n) in counts.items()]
+    return lines
+
+
 def test_train_validates_and_checkpoints(trained):
     cfg, work, log = trained
     assert (work / 'iter_2.pth').is_file()
     assert 'mIoU' in log and 'no CUDA on this machine' in log
-    assert 'trainable' in log  # TrainableParamReportHook
+    assert _param_report_lines(log) == _expected_report(cfg)
     ckpt = torch.load(work / 'iter_2.pth', weights_only=True)
     assert 'rng_state' in ckpt and 'backbone.prompts' in ckpt['state_dict']
 
@@ -82,7 +125,7 @@ def test_dist_train_two_cpu_processes(sample, tmp_path):
 # Counts, per rank, the datasets the pre-flight checks, then runs the tool.
 COUNT_CHECKS = """
 import importlib, os, runpy, sys
-checks = importlib.import_module('mmcvpt.utils.preflight')
+checks = importlib.import_module('mmcvpt.launch.preflight')
 check_dataset = checks.check_dataset
 out = sys.argv[1]
 def counted(cfg, key, deep=False):

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from mmcvpt.models import CVPTViT
-from mmcvpt.models.utils.pretrained import CheckpointError
+from mmcvpt.peft import CheckpointError
 from tests.seg_fixtures import REPO, load_tool
 
 timm_vit = pytest.importorskip('timm.models.vision_transformer')
@@ -457,7 +457,7 @@ def test_dinov2_weights_in_clip_config(tool, tmp_path):
     atomic_torch_save(dict(state_dict=state), str(tmp_path / 'dinov2.pth'))
     model = cvpt(
         clip=True,
-        init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path /
+        init_cfg=dict(type='StrictPretrained', checkpoint=str(tmp_path /
                                                         'dinov2.pth')))
     with pytest.raises(CheckpointError) as e:
         model.init_weights()

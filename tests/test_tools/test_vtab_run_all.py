@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from mmengine.config import Config, DictAction
 
-from mmcvpt.utils import apply_total_batch_size
+from mmcvpt.launch import apply_total_batch_size
 from tests.seg_fixtures import REPO
 from tests.test_configs.test_cls_configs import PAPER
 

@@ -1,5 +1,8 @@
 import importlib.metadata
 import importlib.util
+import os
+import subprocess
+import sys
 
 import mmcv
 import pytest
@@ -7,6 +10,7 @@ from packaging.version import Version
 
 import mmcvpt
 from mmcvpt.utils import version_check
+from tests.seg_fixtures import REPO
 
 
 def test_installed_stack_is_supported():
@@ -23,14 +27,38 @@ def test_version_matches_the_installed_distribution():
     assert mmcvpt.version_info == Version(installed).release
 
 
-def test_out_of_range_version_names_package_version_and_fix(monkeypatch):
-    monkeypatch.setattr(mmcv, '__version__', '2.2.0')
-    with pytest.raises(ImportError) as err:
-        version_check.check_versions()
-    msg = str(err.value)
-    assert msg.startswith('mmcvpt needs mmcv>=2.0.0,<2.2.0 but found mmcv '
-                          '2.2.0; fix: run `make env`')
-    assert '\n' not in msg
+IMPORTED = "raise SystemExit('stub mmcv was imported')\n"
+STUBS = {
+    'version in __init__': {'__init__.py': "__version__ = '2.2.0'\n" +
+                            IMPORTED},
+    'version.py': {'__init__.py': IMPORTED,
+                   'version.py': "__version__ = '2.2.0'\n"},
+}
+
+
+@pytest.mark.parametrize('stub', STUBS)
+def test_wrong_mmcv_is_mmcvpts_message_before_any_import(tmp_path, stub):
+    """``import mmcvpt`` in a fresh interpreter with a stub mmcv 2.2.0 first
+    on sys.path (mmseg would raise its own AssertionError on it): the
+    version is read, the stub never imported, mmseg/mmpretrain untouched,
+    and the error is mmcvpt's one line with the fix."""
+    (tmp_path / 'mmcv').mkdir()
+    for name, text in STUBS[stub].items():
+        (tmp_path / 'mmcv' / name).write_text(text)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(tmp_path), str(REPO), os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.run([
+        sys.executable, '-c', 'import sys\ntry:\n    import mmcvpt\n'
+        "finally:\n    print([m for m in ('mmseg', 'mmpretrain', 'mmcv') "
+        'if m in sys.modules])'
+    ], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'ImportError: mmcvpt needs mmcv>=2.0.0,<2.2.0 but found mmcv 2.2.0;'
+        ' fix: run `make env` in the mmcvpt checkout, or see README '
+        '"Install into an existing OpenMMLab environment"')
+    assert 'stub mmcv was imported' not in proc.stderr
+    assert proc.stdout.strip() == '[]'
 
 
 def test_missing_package(monkeypatch):

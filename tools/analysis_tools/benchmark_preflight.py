@@ -23,7 +23,7 @@ import numpy as np
 from mmengine.config import Config
 
 import mmcvpt  # noqa: F401
-from mmcvpt.utils.preflight import check_dataset
+from mmcvpt.launch.preflight import check_dataset
 
 
 def make_tree(root, num, size=32):

@@ -15,7 +15,7 @@ from mmengine.registry import MODELS
 
 import mmcvpt  # noqa: F401
 from mmcvpt.models.utils import trainable_parameter_report
-from mmcvpt.utils import load_cli_config
+from mmcvpt.launch import load_cli_config
 
 
 def input_size(cfg):

@@ -322,7 +322,7 @@ randomness = dict(seed={seed})
 def write_config(path, *, method, task, classes, root, pretrained, img, lr,
                  seed, epochs, batch, final):
     args = dict(METHODS[method],
-                init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+                init_cfg=dict(type='StrictPretrained', checkpoint=pretrained),
                 **backbone_cfg(img))
     if pretrained is None:
         args['init_cfg'] = None

@@ -15,8 +15,9 @@ from mmengine.config import DictAction
 from mmengine.registry import MODELS
 
 import mmcvpt  # noqa: F401
-from mmcvpt.engine import load_peft_checkpoint
-from mmcvpt.utils import atomic_torch_save, load_cli_config
+from mmcvpt.peft import load_peft_checkpoint
+from mmcvpt.launch import load_cli_config
+from mmcvpt.utils import atomic_torch_save
 
 
 def main(argv=None):
@@ -39,7 +40,7 @@ def main(argv=None):
     atomic_torch_save(
         dict(meta=dict(meta, merged_from=args.peft), state_dict=state),
         args.out)
-    pretrained = meta['peft'].get('pretrained')
+    pretrained = next(iter(meta['peft'].values())).get('pretrained')
     source = f'{args.peft} + frozen tensors of {pretrained}' if pretrained \
         else f'{args.peft} (no pretrained file: it holds every tensor)'
     print(f'wrote {args.out}: {len(state)} tensors from {source}')

@@ -32,9 +32,8 @@ from mmengine.registry import MODELS
 from mmengine.runner import load_checkpoint
 
 import mmcvpt  # noqa: F401
-from mmcvpt.engine import load_peft_checkpoint
+from mmcvpt.peft import load_peft_checkpoint, peft_entries
 from mmcvpt.models import CVPTViT
-from mmcvpt.models.layers import prompt_attention_probs
 
 
 def build_model(config, checkpoint, cfg_options=None):
@@ -46,7 +45,7 @@ def build_model(config, checkpoint, cfg_options=None):
     if not isinstance(getattr(model, 'backbone', None), CVPTViT):
         raise SystemExit(f'error: {config}: the backbone is not a CVPTViT')
     ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    if 'peft' in ckpt.get('meta', {}):
+    if peft_entries(ckpt.get('state_dict', {})):
         load_peft_checkpoint(model, checkpoint)
     else:
         load_checkpoint(model, checkpoint, map_location='cpu')
@@ -89,25 +88,34 @@ def prompt_attention(model, image_bgr, layers):
     data = model.data_preprocessor(
         dict(inputs=[torch.from_numpy(image).permute(2, 0, 1)]), False)
     backbone = model.backbone
-    records = {}
-    original = backbone.cross_attention
+    seen = {}
 
-    def recording(index, layer, x, prompts):
-        out = original(index, layer, x, prompts)
-        if index in layers:
-            src = layer.attn if backbone.cross_attn is None else \
-                backbone.cross_attn[index]
-            probs = prompt_attention_probs(x, prompts, src.qkv.weight,
-                                           src.qkv.bias, backbone.num_heads)
-            change = out.norm(dim=-1) / x.norm(dim=-1)
-            records[index] = (change[0], probs[0].mean(0))  # (N,), (N, m)
-        return out
+    def recorder(index):
+        # The op's inputs are (x, prompts, qkv, proj): the weights it used,
+        # the block's own or the separate copy.
+        def hook(op, inputs, out):
+            x, prompts, qkv = inputs[:3]
+            seen[index] = (x, prompts, op.attention_probs(x, prompts, qkv))
 
-    backbone.cross_attention = recording  # this model object only
+        return hook
+
+    handles = [
+        backbone.cross_attn_ops[i].register_forward_hook(recorder(i))
+        for i in sorted(layers)
+    ]
     try:
         backbone(data['inputs'])
     finally:
-        del backbone.cross_attention
+        for handle in handles:
+            handle.remove()
+    records = {}
+    for index, (x, prompts, probs) in seen.items():
+        # The whole branch, gate and LayerScale included, as the block adds
+        # it to x (the hooks are gone: this call records nothing).
+        out = backbone.cross_attention(index, backbone.layers[index], x,
+                                       prompts)
+        change = out.norm(dim=-1) / x.norm(dim=-1)
+        records[index] = (change[0], probs[0].mean(0))  # (N,), (N, m)
     stride = backbone.patch_embed.projection.stride
     gh, gw = h // stride[0], w // stride[1]
     # Inside the blocks the tokens are (cls, registers, patches): skip both.

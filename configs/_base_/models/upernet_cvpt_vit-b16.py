@@ -20,4 +20,4 @@ model = dict(
         # ImageNet-21k ViT-B/16 (the paper's), converted to mmpretrain keys
         # by tools/model_converters/vit2mmcvpt.py (README: Pretrained weights)
         init_cfg=dict(
-            type='Pretrained', checkpoint='pretrain/vit-b16_in21k.pth')))
+            type='StrictPretrained', checkpoint='pretrain/vit-b16_in21k.pth')))

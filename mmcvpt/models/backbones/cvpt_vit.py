@@ -8,9 +8,9 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
-from ..layers import AttentionProjections, attend_prompts, prepare_prompts
-from ..layers.prompt_cross_attention import IMPLS
-from .prompted_vit import PromptedViT, check_choices
+from ..layers import IMPLS, AttentionProjections, PromptCrossAttention
+from ..utils.arg_checks import check_choices
+from .prompted_vit import PromptedViT
 
 # Where the cross-attention sits in a block; the reference code's insert
 # positions 1-5 in this order. 'after_attn' (3) is the paper's default.
@@ -78,7 +78,9 @@ class CVPTViT(PromptedViT):
             VisionTransformer.
     """
 
-    # Recorded in PEFT files when not at these defaults.
+    # PEFT signature: always recorded, and recorded when not at the default.
+    SIGNATURE = PromptedViT.SIGNATURE + ('prompt_position',
+                                         'cross_attn_weights')
     OPTIONAL_SIGNATURE = dict(
         PromptedViT.OPTIONAL_SIGNATURE,
         cross_attn_value_bias=True,
@@ -111,6 +113,12 @@ class CVPTViT(PromptedViT):
         self.cross_attn_gates = None
         if self.cross_attn_gate and self.num_prompts > 0:
             self.cross_attn_gates = nn.Parameter(torch.zeros(self.num_layers))
+        # One parameter-free op per layer (no state-dict entries): analysis
+        # tools hook ``cross_attn_ops[i]`` to see its (x, prompts, qkv, proj).
+        self.cross_attn_ops = nn.ModuleList(
+            PromptCrossAttention(self.num_heads, cross_attn_impl,
+                                 self.cross_attn_value_bias)
+            for _ in range(self.num_layers))
 
         self.cross_attn = None
         if cross_attn_weights != 'shared' and self.num_prompts > 0:
@@ -151,44 +159,21 @@ class CVPTViT(PromptedViT):
                 if dst not in state_dict and src in state_dict:
                     state_dict[dst] = state_dict[src]
 
-    def peft_signature(self) -> dict:
-        return dict(
-            super().peft_signature(),
-            prompt_position=self.prompt_position,
-            cross_attn_weights=self.cross_attn_weights)
-
-    def peft_rebuildable_keys(self) -> set:
-        keys = super().peft_rebuildable_keys()
-        if self.cross_attn_weights == 'copy' and self.cross_attn is not None:
-            # The copies the load pre-hook makes from those keys.
-            derived = dict.fromkeys(keys)
-            self._fill_missing_cross_attn(derived, '')
-            keys |= set(derived)
-        return keys
-
-    def _derive_missing(self, state_dict, prefix):
+    def derive_missing(self, state_dict, prefix):
+        """'copy': the copies the load pre-hook makes from the
+        self-attention (a PEFT state dict rebuilt from the pretrained file).
+        """
         if self.cross_attn_weights == 'copy' and self.cross_attn is not None:
             self._fill_missing_cross_attn(state_dict, prefix)
 
     def cross_attention(self, index: int, layer: nn.Module, x: Tensor,
                         prompts: Tensor) -> Tensor:
-        """Tokens x (B, N, C) attend to prompts (m, C) -> (B, N, C), scaled
-        by the block's attention LayerScale (identity without one)."""
+        """Tokens x (B, N, C) attend to prompts (m, C) or (B, m, C) ->
+        (B, N, C) through ``cross_attn_ops[index]``, gated if
+        ``cross_attn_gate`` and scaled by the block's attention LayerScale
+        (identity without one)."""
         src = layer.attn if self.cross_attn is None else self.cross_attn[index]
-        qkv, proj = src.qkv, src.proj
-        qkv_bias, proj_bias = qkv.bias, proj.bias
-        if not self.cross_attn_value_bias:
-            proj_bias = None
-            if qkv_bias is not None:  # keep bq, bk; bv = 0
-                C = self.embed_dims
-                qkv_bias = torch.cat([qkv_bias[:2 * C], qkv_bias.new_zeros(C)])
-        # Folding is recomputed every forward: it costs O(h*m*d*C) per layer,
-        # ~0.2% of a ViT-B forward, and a cache would have to follow every
-        # in-place update, dtype, device and autocast change of its inputs.
-        prepared = prepare_prompts(prompts, qkv.weight, qkv_bias, proj.weight,
-                                   self.num_heads, self.cross_attn_impl)
-        out = attend_prompts(x, prepared, qkv.weight, qkv_bias, proj.weight,
-                             proj_bias, self.num_heads)
+        out = self.cross_attn_ops[index](x, prompts, src.qkv, src.proj)
         if self.cross_attn_gates is not None:
             out = out * self.cross_attn_gates[index]
         return layer.attn.gamma1(out)

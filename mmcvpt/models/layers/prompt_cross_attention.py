@@ -13,55 +13,57 @@ Two exact implementations of the same function:
   :func:`torch.nn.functional.scaled_dot_product_attention`, project back.
   Prompt keys/values are projected once and shared by the whole batch
   (or once per sample when prompt dropout draws a mask per sample).
-* ``folded``: because Wq and Wo are frozen and every softmax row sums to
-  one, each head's query projection can be folded into its keys and its
-  output projection into its values. The per-layer matrices
-  ``Mq = [Wq_h^T K_h^T]_h`` (C x h*m) and ``Vo = [V_h Wo_h^T]_h`` (h*m x C)
-  are built from the prompts once per forward (per sample with per-sample
-  prompt dropout: batched GEMMs); the cross-attention is then two GEMMs and
-  a per-head softmax over ``m``. Cheaper whenever ``h * m < C + m``.
+* ``folded`` (:mod:`.prompt_folding`): the frozen query projection folded
+  into the keys and the output projection into the values; two GEMMs and a
+  per-head softmax over ``m``. Cheaper whenever ``h * m < C + m``.
+
+:class:`PromptCrossAttention` owns no parameters: the weights are passed at
+call time, so that the block's own self-attention weights are used by
+reference, never registered twice nor copied, and a forward hook on it sees
+everything the attention used (see :meth:`PromptCrossAttention.forward`).
 """
-from typing import Optional
+from typing import NamedTuple, Optional, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .prompt_folding import (FoldedPrompts, attend_folded, fold_prompts,
+                             folded_is_cheaper)
+from .prompt_projections import (AttentionProjections, project_prompts,
+                                 project_queries)
+
+__all__ = [
+    'IMPLS', 'AttentionProjections', 'DirectPrompts', 'FoldedPrompts',
+    'LinearWeights', 'PromptCrossAttention', 'attend_direct', 'fold_prompts',
+    'folded_is_cheaper', 'prompt_attention_probs', 'prompt_cross_attention'
+]
+
 IMPLS = ('auto', 'folded', 'direct')
 
 
-def folded_is_cheaper(embed_dims: int, num_heads: int,
-                      num_prompts: int) -> bool:
-    """Whether the folded form needs fewer FLOPs per query than direct.
-
-    Per query token the folded form costs ``2*C*h*m`` multiply-adds, the
-    direct form ``2*C*C + 2*m*C``.
-    """
-    return num_heads * num_prompts < embed_dims + num_prompts
+class DirectPrompts(NamedTuple):
+    """Per-head prompt keys and values for the direct form."""
+    k: Tensor  # (h, m, d), or (B, h, m, d) for per-sample prompts
+    v: Tensor  # as k
 
 
-def _project_prompts(prompts, qkv_weight, qkv_bias, num_heads):
-    """Prompt keys and values per head from one GEMM.
-
-    Prompts (m, C) give keys/values (h, m, d); per-sample prompts (B, m, C)
-    give (B, h, m, d).
-    """
-    *lead, m, C = prompts.shape
-    kv_bias = None if qkv_bias is None else qkv_bias[C:]
-    kv = F.linear(prompts, qkv_weight[C:], kv_bias)  # (..., m, 2C)
-    # unbind's backward stacks the key and value gradients straight into the
-    # GEMM's (..., m, 2C) layout; indexing a (2, ..., h, m, d) permutation
-    # instead costs two zero-filled buffers, an add and a copy per layer.
-    k, v = kv.view(*lead, m, 2, num_heads, C // num_heads).unbind(-3)
-    return k.transpose(-3, -2), v.transpose(-3, -2)  # (..., h, m, d)
+class LinearWeights(NamedTuple):
+    """The ``weight`` and ``bias`` of a linear layer, as bare tensors; what
+    :class:`PromptCrossAttention` reads from an ``nn.Linear``."""
+    weight: Tensor
+    bias: Optional[Tensor]
 
 
-def _attend_direct(x, k, v, qkv_weight, qkv_bias, proj_weight, proj_bias):
+def attend_direct(x: Tensor, direct: DirectPrompts, qkv_weight: Tensor,
+                  qkv_bias: Optional[Tensor], proj_weight: Tensor,
+                  proj_bias: Optional[Tensor]) -> Tensor:
+    """Tokens x (B, N, C) attend to projected prompts -> (B, N, C)."""
     B, N, C = x.shape
+    k, v = direct
     h, d = k.shape[-3], k.shape[-1]
-    q_bias = None if qkv_bias is None else qkv_bias[:C]
-    q = F.linear(x, qkv_weight[:C], q_bias)
+    q = project_queries(x, qkv_weight, qkv_bias)
     if k.dim() == 4:  # per-sample keys/values (B, h, m, d)
         q = q.view(B, N, h, d).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
@@ -73,129 +75,114 @@ def _attend_direct(x, k, v, qkv_weight, qkv_bias, proj_weight, proj_bias):
     return F.linear(out.reshape(B, N, C), proj_weight, proj_bias)
 
 
-def fold_prompts(prompts: Tensor, qkv_weight: Tensor,
-                 qkv_bias: Optional[Tensor], proj_weight: Tensor,
-                 num_heads: int):
-    """Fold the frozen q and output projections into the prompts.
+class PromptCrossAttention(nn.Module):
+    """Image tokens attend to one layer's prompts through given weights.
+
+    Holds no parameters or buffers (it adds nothing to a state dict): the
+    q/k/v and output projections come with every call. A forward hook
+    receives ``(x, prompts, qkv, proj)`` as its inputs, from which
+    :meth:`attention_probs` gives the attention for analysis.
 
     Args:
-        prompts (Tensor): Prompts of one layer, shape (m, C), or per-sample
-            prompts (B, m, C) (prompt dropout with one mask per sample).
-        qkv_weight (Tensor): Stacked q/k/v weight, shape (3C, C).
-        qkv_bias (Tensor, optional): Stacked q/k/v bias, shape (3C, ).
-        proj_weight (Tensor): Output projection weight, shape (C, C).
-        num_heads (int): Number of attention heads h.
-
-    Returns:
-        tuple: ``mq`` (h*m, C) and ``score_bias`` (h*m, ) or None such that
-        the scaled scores are ``F.linear(x, mq, score_bias)``, and ``vo``
-        (h*m, C) such that the attention output is ``attn @ vo``; with
-        per-sample prompts each gets a leading batch dimension B.
+        num_heads (int): Number of heads h.
+        impl (str): 'folded', 'direct', or 'auto' (folded when
+            :func:`folded_is_cheaper`). Defaults to 'auto'.
+        value_bias (bool): Use the value and output biases (bv, bo). False
+            drops both (bq, bk are kept). Defaults to True.
     """
-    *lead, m, C = prompts.shape
-    h, d = num_heads, C // num_heads
-    k, v = _project_prompts(prompts, qkv_weight, qkv_bias, num_heads)
-    k = k * d**-0.5
-    # Per head: Wq_h (d, C) is a contiguous row block of the q weight, and
-    # Wo_h^T (d, C) a row block of Wo^T.
-    mq = _per_head_gemm(k, qkv_weight[:C].view(h, d, C))
-    score_bias = None
-    if qkv_bias is not None:
-        score_bias = _per_head_gemm(k, qkv_bias[:C].view(h, d, 1)).flatten(-2)
-    vo = _per_head_gemm(v, proj_weight.t().reshape(h, d, C))
-    return mq, score_bias, vo
 
+    def __init__(self,
+                 num_heads: int,
+                 impl: str = 'auto',
+                 value_bias: bool = True):
+        super().__init__()
+        if impl not in IMPLS:
+            raise ValueError(f'impl must be one of {IMPLS}, got {impl!r}')
+        self.num_heads = num_heads
+        self.impl = impl
+        self.value_bias = bool(value_bias)
 
-def _per_head_gemm(a, w):
-    """a (..., h, m, d) times per-head w (h, d, n) -> (..., h*m, n).
+    def extra_repr(self) -> str:
+        return (f'num_heads={self.num_heads}, impl={self.impl!r}, '
+                f'value_bias={self.value_bias}')
 
-    One bmm over the heads with the batch folded into m: broadcasting w over
-    the batch instead would copy it B times (and keep the copies for
-    backward).
-    """
-    h, m, d = a.shape[-3:]
-    if a.dim() == 3:
-        return torch.bmm(a, w).view(h * m, w.shape[-1])
-    B = a.shape[0]
-    out = torch.bmm(a.transpose(0, 1).reshape(h, B * m, d), w)
-    return out.view(h, B, m, -1).transpose(0, 1).reshape(B, h * m, -1)
+    def biases(self, qkv_bias: Optional[Tensor],
+               proj_bias: Optional[Tensor]) -> tuple:
+        """The (qkv_bias, proj_bias) this attention uses: with
+        ``value_bias=False`` bv is zero and there is no bo."""
+        if self.value_bias:
+            return qkv_bias, proj_bias
+        if qkv_bias is not None:  # keep bq, bk; bv = 0
+            C = qkv_bias.shape[0] // 3
+            qkv_bias = torch.cat([qkv_bias[:2 * C], qkv_bias.new_zeros(C)])
+        return qkv_bias, None
 
+    def prepare(self, prompts: Tensor, qkv_weight: Tensor,
+                qkv_bias: Optional[Tensor],
+                proj_weight: Tensor) -> Union[FoldedPrompts, DirectPrompts]:
+        """The batch-independent half: prompts (m, C) or (B, m, C) in the
+        form ``impl`` picks (see :func:`fold_prompts`, :class:`DirectPrompts`).
+        """
+        impl = self.impl
+        if impl == 'auto':
+            impl = 'folded' if folded_is_cheaper(
+                prompts.shape[-1], self.num_heads,
+                prompts.shape[-2]) else 'direct'
+        if impl == 'folded':
+            return fold_prompts(prompts, qkv_weight, qkv_bias, proj_weight,
+                                self.num_heads)
+        return DirectPrompts(
+            *project_prompts(prompts, qkv_weight, qkv_bias, self.num_heads))
 
-def _attend_folded_per_sample(x, mq, score_bias, vo, num_heads, proj_bias):
-    """:func:`_attend_folded` with per-sample mq (B, h*m, C), vo (B, h*m, C).
-    """
-    B, N, C = x.shape
-    hm = mq.shape[1]
-    xt = x.transpose(1, 2)  # (B, C, N)
-    if score_bias is None:
-        scores = torch.bmm(mq, xt)
-    else:
-        scores = torch.baddbmm(score_bias[..., None], mq, xt)  # (B, hm, N)
-    attn = scores.view(B, num_heads, hm // num_heads, N).softmax(dim=2)
-    attn = attn.view(B, hm, N).transpose(1, 2)  # (B, N, hm)
-    if proj_bias is None:
-        return torch.bmm(attn, vo)
-    return torch.baddbmm(proj_bias, attn, vo)
+    def attend(self, x: Tensor, prepared: Union[FoldedPrompts, DirectPrompts],
+               qkv_weight: Tensor, qkv_bias: Optional[Tensor],
+               proj_weight: Tensor, proj_bias: Optional[Tensor]) -> Tensor:
+        """The per-token half: x (B, N, C) attends to prepared prompts."""
+        if isinstance(prepared, FoldedPrompts):
+            return attend_folded(x, prepared, self.num_heads, proj_bias)
+        return attend_direct(x, prepared, qkv_weight, qkv_bias, proj_weight,
+                             proj_bias)
 
+    def forward(self, x: Tensor, prompts: Tensor, qkv: nn.Linear,
+                proj: nn.Linear) -> Tensor:
+        """
+        Args:
+            x (Tensor): Query tokens, shape (B, N, C).
+            prompts (Tensor): Prompts of this layer, shape (m, C), or one
+                set per sample, (B, m, C).
+            qkv (nn.Linear): Stacked q/k/v projection C -> 3C (or any
+                ``weight``/``bias`` pair, e.g. :class:`LinearWeights`).
+            proj (nn.Linear): Output projection C -> C (likewise).
 
-def _attend_folded(x, mq, score_bias, vo, num_heads, proj_bias):
-    if mq.dim() == 3:
-        return _attend_folded_per_sample(x, mq, score_bias, vo, num_heads,
-                                         proj_bias)
-    B, N, C = x.shape
-    hm = mq.shape[0]
-    x = x.reshape(B * N, C)
-    # Scores transposed, (h*m, B*N): the softmax over each head's m prompts
-    # then reduces a strided axis with a long contiguous inner axis, which
-    # is ~20x faster than a softmax over a last axis of length m.
-    if score_bias is None:
-        scores = mq @ x.t()
-    else:
-        scores = torch.addmm(score_bias[:, None], mq, x.t())
-    attn = scores.view(num_heads, hm // num_heads, B * N).softmax(dim=1)
-    attn = attn.view(hm, B * N)
-    if proj_bias is None:
-        out = attn.t() @ vo
-    else:
-        out = torch.addmm(proj_bias, attn.t(), vo)
-    return out.view(B, N, C)
+        Returns:
+            Tensor: Shape (B, N, C).
+        """
+        qkv_bias, proj_bias = self.biases(qkv.bias, proj.bias)
+        # Folding is recomputed every forward: it costs O(h*m*d*C) per layer,
+        # ~0.2% of a ViT-B forward, and a cache would have to follow every
+        # in-place update, dtype, device and autocast change of its inputs.
+        prepared = self.prepare(prompts, qkv.weight, qkv_bias, proj.weight)
+        return self.attend(x, prepared, qkv.weight, qkv_bias, proj.weight,
+                           proj_bias)
 
+    def attention_probs(self, x: Tensor, prompts: Tensor,
+                        qkv: nn.Linear) -> Tensor:
+        """Attention of every token to every prompt, for analysis.
 
-def prepare_prompts(prompts: Tensor,
-                    qkv_weight: Tensor,
-                    qkv_bias: Optional[Tensor],
-                    proj_weight: Tensor,
-                    num_heads: int,
-                    impl: str = 'auto') -> tuple:
-    """The batch-independent half of :func:`prompt_cross_attention`.
+        Takes the first three inputs of :meth:`forward`; bv and bo, the
+        biases ``value_bias`` concerns, do not enter the scores.
 
-    Returns:
-        tuple: ``('folded', mq, score_bias, vo)`` (see :func:`fold_prompts`)
-        or ``('direct', k, v)`` with per-head keys/values (h, m, d), or
-        (B, h, m, d) for per-sample prompts (B, m, C).
-    """
-    if impl == 'auto':
-        impl = 'folded' if folded_is_cheaper(prompts.shape[-1], num_heads,
-                                             prompts.shape[-2]) else 'direct'
-    if impl == 'folded':
-        return ('folded', ) + fold_prompts(prompts, qkv_weight, qkv_bias,
-                                           proj_weight, num_heads)
-    if impl == 'direct':
-        return ('direct', ) + _project_prompts(prompts, qkv_weight, qkv_bias,
-                                               num_heads)
-    raise ValueError(f'impl must be one of {IMPLS}, got {impl!r}')
-
-
-def attend_prompts(x: Tensor, prepared: tuple, qkv_weight: Tensor,
-                   qkv_bias: Optional[Tensor], proj_weight: Tensor,
-                   proj_bias: Optional[Tensor], num_heads: int) -> Tensor:
-    """The per-token half: x (B, N, C) attends to prepared prompts."""
-    if prepared[0] == 'folded':
-        _, mq, score_bias, vo = prepared
-        return _attend_folded(x, mq, score_bias, vo, num_heads, proj_bias)
-    _, k, v = prepared
-    return _attend_direct(x, k, v, qkv_weight, qkv_bias, proj_weight,
-                          proj_bias)
+        Returns:
+            Tensor: Shape (B, h, N, m); each row sums to 1 over the m prompts.
+        """
+        B, N, C = x.shape
+        h = self.num_heads
+        d = C // h
+        q = project_queries(x, qkv.weight, qkv.bias)
+        q = q.view(B, N, h, d).transpose(1, 2)  # (B, h, N, d)
+        k, _ = project_prompts(prompts, qkv.weight, qkv.bias, h)
+        scores = q @ k.transpose(-2, -1) * d**-0.5  # (B, h, N, m)
+        return scores.softmax(dim=-1)
 
 
 def prompt_cross_attention(x: Tensor,
@@ -206,7 +193,7 @@ def prompt_cross_attention(x: Tensor,
                            proj_bias: Optional[Tensor],
                            num_heads: int,
                            impl: str = 'auto') -> Tensor:
-    """Image tokens attend to prompts through the given attention weights.
+    """:class:`PromptCrossAttention` on bare weight tensors.
 
     Args:
         x (Tensor): Query tokens, shape (B, N, C).
@@ -217,49 +204,23 @@ def prompt_cross_attention(x: Tensor,
         proj_weight (Tensor): Output projection weight, shape (C, C).
         proj_bias (Tensor, optional): Output projection bias, shape (C, ).
         num_heads (int): Number of heads.
-        impl (str): 'folded', 'direct', or 'auto' (folded when
-            :func:`folded_is_cheaper`). Defaults to 'auto'.
+        impl (str): 'folded', 'direct', or 'auto'. Defaults to 'auto'.
 
     Returns:
         Tensor: Shape (B, N, C).
     """
-    prepared = prepare_prompts(prompts, qkv_weight, qkv_bias, proj_weight,
-                               num_heads, impl)
-    return attend_prompts(x, prepared, qkv_weight, qkv_bias, proj_weight,
-                          proj_bias, num_heads)
-
-
-class AttentionProjections(nn.Module):
-    """A standalone q/k/v + output projection pair for the cross-attention.
-
-    Used when the cross-attention does not share the block's self-attention
-    weights (``cross_attn_weights='copy'`` or ``'random'``). Parameter names
-    mirror mmpretrain's ``MultiheadAttention`` (``qkv``, ``proj``) so that a
-    copy can be loaded from, or compared with, the self-attention.
-
-    Args:
-        embed_dims (int): Channels C.
-        qkv_bias (bool): Whether q/k/v have a bias. Defaults to True.
-    """
-
-    def __init__(self, embed_dims: int, qkv_bias: bool = True):
-        super().__init__()
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.proj = nn.Linear(embed_dims, embed_dims)
+    op = PromptCrossAttention(num_heads, impl)
+    return op(x, prompts, LinearWeights(qkv_weight, qkv_bias),
+              LinearWeights(proj_weight, proj_bias))
 
 
 def prompt_attention_probs(x: Tensor, prompts: Tensor, qkv_weight: Tensor,
                            qkv_bias: Optional[Tensor],
                            num_heads: int) -> Tensor:
-    """Attention of every token to every prompt, for analysis.
+    """:meth:`PromptCrossAttention.attention_probs` on bare weight tensors.
 
     Returns:
         Tensor: Shape (B, h, N, m); each row sums to 1 over the m prompts.
     """
-    B, N, C = x.shape
-    d = C // num_heads
-    k, _ = _project_prompts(prompts, qkv_weight, qkv_bias, num_heads)
-    q_bias = None if qkv_bias is None else qkv_bias[:C]
-    q = F.linear(x, qkv_weight[:C], q_bias).view(B, N, num_heads, d)
-    scores = torch.einsum('bnhd,hmd->bhnm', q, k) * d**-0.5
-    return scores.softmax(dim=-1)
+    return PromptCrossAttention(num_heads).attention_probs(
+        x, prompts, LinearWeights(qkv_weight, qkv_bias))

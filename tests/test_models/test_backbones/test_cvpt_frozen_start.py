@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mmcvpt.models import CVPTViT
-from mmcvpt.models.utils.pretrained import CheckpointError
+from mmcvpt.peft import (CheckpointError, check_peft_signature,
+                         peft_signature)
 from tests.test_models.reference import ref_vit
 
 C, HEADS, L, M, IMG, P = 32, 4, 3, 5, 32, 8
@@ -114,18 +115,18 @@ def test_gate_scales_the_cross_attention(impl):
 
 
 def test_options_are_in_the_peft_signature():
-    plain = build().peft_signature()
+    plain = peft_signature(build())
     assert 'cross_attn_value_bias' not in plain  # at the default: left out
     assert 'cross_attn_gate' not in plain
     sig = build(cross_attn_value_bias=False, cross_attn_gate=True)
-    meta = sig.peft_signature()
+    meta = peft_signature(sig)
     assert meta['cross_attn_value_bias'] is False
     assert meta['cross_attn_gate'] is True
     with pytest.raises(CheckpointError, match=r'saved for '
                        r'cross_attn_value_bias=True but this model has '
                        r'cross_attn_value_bias=False'):
-        sig.check_peft_signature(plain)
+        check_peft_signature(sig, plain)
     with pytest.raises(CheckpointError, match=r'saved for '
                        r'cross_attn_value_bias=False but this model has '
                        r'cross_attn_value_bias=True'):
-        build().check_peft_signature(meta)
+        check_peft_signature(build(), meta)

@@ -124,7 +124,7 @@ def test_copy_follows_init_cfg_pretrained(tmp_path):
     torch.save({'state_dict': vit.state_dict()}, ckpt)
     model = CVPTViT(
         arch=TINY, img_size=32, patch_size=8, cross_attn_weights='copy',
-        init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
+        init_cfg=dict(type='StrictPretrained', checkpoint=str(ckpt)))
     model.init_weights()
     for i, layer in enumerate(model.layers):
         assert torch.equal(model.cross_attn[i].proj.weight,
@@ -244,7 +244,7 @@ class TestBadArguments(TestCase):
 def test_missing_pretrained_file_is_one_clear_line(tmp_path):
     path = tmp_path / 'pretrain' / 'vit-b16.pth'
     model = CVPTViT(arch=TINY, img_size=32, patch_size=8,
-                    init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+                    init_cfg=dict(type='StrictPretrained', checkpoint=str(path)))
     with pytest.raises(FileNotFoundError) as err:
         model.init_weights()
     msg = str(err.value)
@@ -297,7 +297,7 @@ def test_pretrained_pos_embed_is_resized(tmp_path):
     ckpt = tmp_path / 'vit224.pth'
     torch.save({'state_dict': vit.state_dict()}, ckpt)
     model = CVPTViT(arch=TINY, img_size=512, patch_size=16, num_prompts=3,
-                    init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
+                    init_cfg=dict(type='StrictPretrained', checkpoint=str(ckpt)))
     model.init_weights()
     assert model.pos_embed.shape == (1, 1 + 32 * 32, 32)
     assert torch.equal(model.pos_embed[:, 0], vit.pos_embed[:, 0])
@@ -339,3 +339,73 @@ def test_drop_path_placement(position):
                            sd['layers.0.attn.proj.bias'], TINY['num_heads'])
     expected = x if position in ('parallel', 'in_ffn') else x + ca
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+class _GivenMask(torch.nn.Dropout):
+    """A dropout that applies a given 0/1 mask, scaled by 1 / (1 - p) as
+    torch's dropout and mmcv's DropPath scale what they keep: the prompt
+    dropout (mask of the prompts' shape) or a DropPath (one entry per
+    sample)."""
+
+    def __init__(self, mask, p):
+        super().__init__(p)
+        self.mask = mask
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        scale = self.mask / (1 - self.p)
+        if self.mask.dim() == 1:  # DropPath: the whole sample or nothing
+            assert x.shape[0] == self.mask.shape[0]
+            return x * scale.view(-1, *([1] * (x.dim() - 1)))
+        assert x.shape == self.mask.shape
+        return x * scale
+
+
+@pytest.mark.parametrize('impl', ['folded', 'direct'])
+@pytest.mark.parametrize('position', PROMPT_POSITIONS)
+def test_train_mode_with_dropout_and_drop_path_matches_reference(
+        position, impl):
+    """Train mode that differs from eval: per-sample prompt dropout and
+    DropPath in every layer, their random masks drawn here and given to the
+    model and to the reference alike; forward and prompt gradients agree."""
+    B, m, p = 4, 5, 0.1
+    model = _randomise_(
+        _build(num_prompts=m, prompt_position=position, out_type='raw',
+               prompt_dropout=p, drop_path_rate=0.1, cross_attn_impl=impl))
+    model.train()
+    L, C = TINY['num_layers'], TINY['embed_dims']
+    g = torch.Generator().manual_seed(5)
+    prompt_mask = (torch.rand(L, B, m, C, generator=g) > p).float()
+    model.prompt_dropout = _GivenMask(prompt_mask, p)
+    path_scales = []
+    for i, layer in enumerate(model.layers):
+        scales = [None, None]
+        for name, module in list(layer.named_modules()):
+            if type(module).__name__ != 'DropPath':
+                continue
+            branch = 0 if name.startswith('attn.') else 1
+            mask = torch.ones(B)
+            mask[(i + branch) % B] = 0  # one sample dropped per branch
+            parent, _, attr = name.rpartition('.')
+            setattr(layer.get_submodule(parent), attr, _GivenMask(mask, 0.5))
+            scales[branch] = mask / 0.5
+        assert all(s is not None for s in scales)  # attention and FFN
+        path_scales.append(scales)
+    x = torch.randn(B, 3, 32, 32)
+    out = model(x)[0]
+    weights = torch.randn(out.shape)
+    (out * weights).sum().backward()
+    leaf = model.prompts.detach().clone().requires_grad_(True)
+    sd = {k: v.detach() for k, v in model.state_dict().items()}
+    ref = ref_vit(x, sd, L, TINY['num_heads'], 8,
+                  leaf.unsqueeze(1) * prompt_mask / (1 - p), position,
+                  drop_path=path_scales)
+    (ref * weights).sum().backward()
+    assert (out - ref).abs().max() < 1e-5
+    torch.testing.assert_close(model.prompts.grad, leaf.grad, atol=1e-5,
+                               rtol=1e-4)
+    model.eval()  # no masks: every sample's output changes
+    with torch.no_grad():
+        plain = model(x)[0]
+    assert (out.detach() - plain).flatten(1).abs().amax(1).min() > 1e-3

@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.models import VisionTransformer
 
-from mmcvpt.models import PROMPT_POSITIONS, CheckpointError, CVPTViT, VPTViT
+from mmcvpt.models import PROMPT_POSITIONS, CVPTViT, VPTViT
+from mmcvpt.peft import (CheckpointError, check_peft_signature,
+                         peft_signature)
 from tests.test_models.reference import quick_gelu, ref_vit
 
 ARCH = dict(embed_dims=48, num_layers=3, num_heads=4, feedforward_channels=96)
@@ -252,7 +254,7 @@ def test_pretrained_pos_embed_is_resized_registers_kept(tmp_path):
     torch.save({'state_dict': ckpt}, path)
     model = CVPTViT(arch=ARCH, img_size=56, patch_size=14, num_prompts=2,
                     out_type='featmap', num_register_tokens=4, **kwargs,
-                    init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+                    init_cfg=dict(type='StrictPretrained', checkpoint=str(path)))
     model.init_weights()
     assert model.pos_embed.shape == (1, 1 + 4 * 4, 48)
     assert torch.equal(model.pos_embed[:, 0], vit.pos_embed[:, 0])
@@ -282,7 +284,7 @@ def test_registers_follow_the_class_token_inside_the_layers():
 def test_peft_state_dict_restores_registers_from_pretrained(tmp_path):
     """A PEFT state dict (prompts + metadata) of a registers model: the
     frozen register_tokens come back from the pretrained file."""
-    from mmcvpt.engine import tuned_state_dict
+    from mmcvpt.peft import tuned_state_dict
     trained = _build('dinov2_reg', num_prompts=3, out_type='featmap')
     path = tmp_path / 'dinov2_reg4.pth'
     pretrained = {
@@ -293,7 +295,7 @@ def test_peft_state_dict_restores_registers_from_pretrained(tmp_path):
     kwargs = dict(copy.deepcopy(MODELS['dinov2_reg'][0]), arch=ARCH,
                   img_size=IMG, patch_size=14, num_prompts=3,
                   out_type='featmap',
-                  init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+                  init_cfg=dict(type='StrictPretrained', checkpoint=str(path)))
     trained.init_cfg = kwargs['init_cfg']
     peft = tuned_state_dict(trained)
     assert set(peft) == {'prompts', 'peft_meta'}
@@ -335,16 +337,16 @@ def test_register_checkpoint_mismatches_are_refused():
 
 
 def test_peft_signature_names_registers_only_when_used():
-    without = _build('clip').peft_signature()
+    without = peft_signature(_build('clip'))
     assert 'num_register_tokens' not in without
     regs = _build('dinov2_reg')
-    assert regs.peft_signature() == dict(without, num_register_tokens=4)
-    regs.check_peft_signature(regs.peft_signature())
+    assert peft_signature(regs) == dict(without, num_register_tokens=4)
+    check_peft_signature(regs, peft_signature(regs))
     # A file saved without the entry was saved without registers.
     with pytest.raises(CheckpointError,
                        match='saved for num_register_tokens=0 but this model '
                        'has num_register_tokens=4'):
-        regs.check_peft_signature(without)
+        check_peft_signature(regs, without)
 
 
 class TestBadRegisterArguments(TestCase):

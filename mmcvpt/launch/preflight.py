@@ -22,6 +22,9 @@ import torch.distributed as dist
 from mmengine.logging import print_log
 from mmengine.registry import DATASETS, MODELS
 
+from ..peft.pretrained_file import PRETRAINED_TYPES, missing_pretrained
+from .errors import build_error
+
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 IMAGE_SIGNATURES = (b'\xff\xd8\xff', PNG_SIGNATURE, b'BM', b'GIF8', b'II*\x00',
                     b'MM\x00*', b'RIFF')
@@ -68,20 +71,19 @@ def check_backbone(cfg) -> None:
                     f"model.backbone: {backbone['type']} has no argument "
                     f"'{key}'{hint}")
     init_cfg = backbone.get('init_cfg')
-    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-        path = str(init_cfg.get('checkpoint'))
-        if '://' not in path and not osp.isfile(path):
-            raise PreflightError(
-                f"pretrained backbone '{path}' not found; create it with "
-                '`python tools/model_converters/vit2mmcvpt.py '
-                f'ORIGINAL_VIT(.npz|.pth|.safetensors) {path}` (README: '
-                '"Pretrained weights")')
+    if isinstance(init_cfg, dict) and \
+            init_cfg.get('type') in PRETRAINED_TYPES:
+        missing = missing_pretrained(init_cfg.get('checkpoint'))
+        if missing is not None:
+            raise PreflightError(missing)
 
 
 def check_model_arguments(cfg) -> None:
     """Build ``cfg.model`` on the meta device (no memory, no weights
-    loaded): a bad argument value stops here, in one line, before the
-    Runner writes anything."""
+    loaded): a bad argument value stops here, in one line
+    (:func:`~mmcvpt.launch.errors.build_error`), before the Runner writes
+    anything. Any other failure (e.g. an op without a meta kernel) is left
+    to the real build."""
     model = cfg.get('model')
     if not isinstance(model, dict) or 'type' not in model:
         return
@@ -90,14 +92,10 @@ def check_model_arguments(cfg) -> None:
         try:
             with torch.device('meta'):
                 reg.build(copy.deepcopy(model))
-        except (ValueError, KeyError, TypeError, AssertionError) as e:
-            message = e.args[0] if isinstance(e, KeyError) and e.args \
-                else str(e)
-            if not message or '\n' in str(message):
-                return  # not an argument problem: the real build shows it
-            raise PreflightError(f'model: {message}') from None
-        except Exception:
-            return  # e.g. an op without a meta kernel: the real build runs
+        except Exception as e:
+            line = build_error(e)
+            if line is not None:
+                raise PreflightError(line) from None
 
 
 def _head(path, size):

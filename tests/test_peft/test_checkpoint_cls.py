@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
         f"data_root = '{root}'\n"
         f'model = dict(backbone=dict(arch=dict(_delete_=True, **{ARCH}), '
         "img_size=64, num_prompts=3, init_cfg=dict(_delete_=True, "
-        "type='Pretrained', "
+        "type='StrictPretrained', "
         f"checkpoint='{tmp / 'vit.pth'}')), head=dict(in_channels=64))\n"
         "pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', "
         "scale=(64, 64), interpolation='bicubic'), dict(type='PackInputs')]\n"

@@ -1,4 +1,4 @@
-"""init_cfg's pretrained file must fit the backbone exactly.
+"""init_cfg StrictPretrained: the pretrained file must fit the backbone exactly.
 
 mmengine's ``PretrainedInit`` loads non-strictly and only logs missing and
 unexpected keys: a DINOv2 file in a CLIP config would give a frozen backbone
@@ -15,7 +15,8 @@ from mmengine.model import BaseModule
 from mmengine.runner import load_checkpoint
 from mmpretrain.models import VisionTransformer
 
-from mmcvpt.models import CheckpointError, CVPTViT, VPTViT
+from mmcvpt.models import CVPTViT, VPTViT
+from mmcvpt.peft import CheckpointError
 
 ARCH = dict(embed_dims=48, num_layers=3, num_heads=4, feedforward_channels=96)
 DINOV2 = dict(layer_scale_init_value=1e-5)
@@ -40,7 +41,7 @@ def _file(tmp_path, name, arch=ARCH, registers=0, **kwargs):
 
 
 def _model(path, cls=CVPTViT, prefix=None, **kwargs):
-    init_cfg = dict(type='Pretrained', checkpoint=path)
+    init_cfg = dict(type='StrictPretrained', checkpoint=path)
     if prefix:
         init_cfg['prefix'] = prefix
     kwargs = dict(dict(img_size=28), **copy.deepcopy(kwargs))
@@ -193,3 +194,21 @@ def test_full_checkpoints_keep_mmengines_non_strict_load(tmp_path):
                        'num_register_tokens=4 but the checkpoint has no '
                        'register tokens'):
         load_checkpoint(regs, str(ckpt))
+
+
+def test_plain_pretrained_keeps_mmengines_lenient_load(tmp_path):
+    """type='Pretrained' is mmengine's: a file without the layer scale
+    loads with a warning, the rest of it loaded, the layer scale left at
+    its initial value; 'StrictPretrained' refuses the same file."""
+    path, state = _file(tmp_path, 'clip', **CLIP)
+    del state['pre_norm.weight'], state['pre_norm.bias']
+    torch.save({'state_dict': state}, path)
+    strict = _model(path, **CLIP)
+    assert 'set pre_norm=False' in _error(strict)
+    lenient = _model(path, **CLIP)
+    lenient.init_cfg['type'] = 'Pretrained'
+    init = lenient.pre_norm.weight.clone()
+    _Segmentor(lenient).init_weights()
+    assert torch.equal(lenient.pre_norm.weight, init)
+    assert torch.equal(lenient.layers[2].attn.qkv.weight,
+                       state['layers.2.attn.qkv.weight'])

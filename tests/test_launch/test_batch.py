@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
-from mmcvpt.utils import apply_total_batch_size, resolve_total_batch_size
+from mmcvpt.launch import apply_total_batch_size, resolve_total_batch_size
 from tests.seg_fixtures import (REPO, dist_train, make_sample, run_tool,
                                 tiny_config)
 

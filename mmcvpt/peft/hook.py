@@ -7,8 +7,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ..peft_checkpoint import PEFT_SUFFIX, peft_metadata, peft_path, \
-    save_peft_checkpoint
+from .checkpoint import PEFT_SUFFIX, peft_path, save_peft_checkpoint
 
 
 # Message-hub entries where CheckpointHook names what it has just saved.
@@ -25,7 +24,7 @@ class PEFTCheckpointHook(Hook):
     """Write ``<checkpoint>_peft.pth`` beside every checkpoint mmengine saves.
 
     The PEFT file has only the tensors its pretrained backbone file cannot
-    restore (see :mod:`mmcvpt.engine.peft_checkpoint`); ``load_from``,
+    restore (see :mod:`mmcvpt.peft.checkpoint`); ``load_from``,
     ``tools/test.py``, mmseg's/mmpretrain's Inferencers and ``init_model``
     load it like a full checkpoint. A PEFT file goes when CheckpointHook
     removes its checkpoint (``max_keep_ckpts``, a replaced best checkpoint).
@@ -62,13 +61,13 @@ class PEFTCheckpointHook(Hook):
     def _save(self, runner, last: str) -> None:
         model = self._model(runner)
         meta = dict(
-            peft=peft_metadata(model, getattr(runner.cfg, 'filename', None)),
             dataset_meta=getattr(runner.train_dataloader.dataset, 'metainfo',
                                  None),
             iter=runner.iter,
             epoch=runner.epoch)
         path = peft_path(last)
-        save_peft_checkpoint(model, path, meta)
+        save_peft_checkpoint(model, path, meta,
+                             getattr(runner.cfg, 'filename', None))
         if path not in self._written:
             self._written.append(path)
         self._remove_orphans()

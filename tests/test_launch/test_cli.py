@@ -5,7 +5,7 @@ from argparse import Namespace
 import pytest
 from mmengine.config import Config
 
-from mmcvpt.utils import apply_train_flags, config_not_found, enable_tta
+from mmcvpt.launch import apply_train_flags, config_not_found, enable_tta
 from tests.seg_fixtures import REPO, logged_losses, make_sample, run_tool, \
     tiny_config
 
@@ -124,14 +124,16 @@ def test_bad_values_and_typos_are_one_line(sample, tmp_path):
     assert _one_error_line(
         cfg, '--work-dir', work, '--cfg-options',
         'model.backbone.prompt_position=after_atn') == [
-            "error: model: prompt_position must be one of ('before_attn', "
+            'error: cannot build CVPTViT from the config: prompt_position '
+            "must be one of ('before_attn', "
             "'parallel', 'after_attn', 'in_ffn', 'after_ffn'), got "
             "'after_atn'"
         ]
     assert _one_error_line(cfg, '--work-dir', work, '--cfg-options',
                            'model.decode_head.chanels=8') == [
-        "error: model: BaseDecodeHead.__init__() got an unexpected keyword "
-        "argument 'chanels'"
+        'error: cannot build UPerHead from the config: '
+        "BaseDecodeHead.__init__() got an unexpected keyword argument "
+        "'chanels'"
     ]
     assert _one_error_line(str(tmp_path / 'C.py')) == [
         f"error: config '{tmp_path}/C.py' not found; did you mean "

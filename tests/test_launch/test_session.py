@@ -9,9 +9,9 @@ from mmengine.config import Config
 from mmengine.registry import MODEL_WRAPPERS, OPTIM_WRAPPERS
 
 import mmcvpt  # noqa: F401  registers the wrappers
-from mmcvpt.utils import (adapt_cfg_to_device, distributed_session, enable_amp,
-                          enable_visualization, end_distributed, failed_image,
-                          init_distributed, load_cli_config)
+from mmcvpt.launch import (adapt_cfg_to_device, distributed_session, enable_amp,
+                           enable_visualization, end_distributed, failed_image,
+                           init_distributed, load_cli_config)
 from tests.seg_fixtures import free_port
 
 

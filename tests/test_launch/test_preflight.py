@@ -5,11 +5,11 @@ import pytest
 from mmengine.config import Config
 
 import mmcvpt  # noqa: F401
-from mmcvpt.utils import PreflightError, preflight
+from mmcvpt.launch import PreflightError, preflight
 from tests.seg_fixtures import make_sample, run_tool, tiny_config
 
-# The module, not the function of the same name mmcvpt.utils exports.
-checks = importlib.import_module('mmcvpt.utils.preflight')
+# The module, not the function of the same name mmcvpt.launch exports.
+checks = importlib.import_module('mmcvpt.launch.preflight')
 
 
 @pytest.fixture(scope='module')
@@ -59,7 +59,7 @@ def test_corrupt_jpeg(sample, tmp_path):
 
 def test_missing_pretrained_file(sample, tmp_path):
     extra = ("model.update(backbone=dict(model['backbone'], init_cfg=dict("
-             "_delete_=True, type='Pretrained', checkpoint='pretrain/x.pth')))"
+             "_delete_=True, type='StrictPretrained', checkpoint='pretrain/x.pth')))"
              '\n')
     with pytest.raises(
             PreflightError,
@@ -195,18 +195,42 @@ def test_only_rank_zero_checks(sample, tmp_path, monkeypatch, rank):
     ]
 
 
-def test_tools_offer_skip_and_deep_check(tmp_path):
+def test_tools_offer_skip_and_deep_check():
     for tool in ('tools/train.py', 'tools/test.py'):
         text = run_tool(tool, '--help').stdout
         assert '--skip-preflight' in text and '--check-images' in text
-    # Skipped: the missing data root is no pre-flight one-liner any more.
-    cfg = tiny_config(tmp_path / 'c.py', tmp_path / 'nope')
-    proc = run_tool(
-        'tools/train.py',
-        str(cfg),
-        '--work-dir',
-        str(tmp_path / 'work'),
-        '--skip-preflight',
-        check=False)
-    assert proc.returncode != 0 and 'error: train_dataloader' not in \
-        proc.stderr
+
+
+def test_skipped_preflight_trains_until_the_missing_file(sample, tmp_path):
+    # A validation image without its annotation: pre-flight stops the run
+    # before anything is written; skipped, the run trains, checkpoints and
+    # meets the missing file only when validation loads it.
+    root = tmp_path / 'copy'
+    shutil.copytree(sample, root)
+    missing = root / 'annotations/validation/ADE_val_00000005.png'
+    missing.unlink()
+    cfg = tiny_config(tmp_path / 'c.py', root)
+    runs = {}
+    for flags in ((), ('--skip-preflight', )):
+        work = tmp_path / f'work{len(flags)}'
+        proc = run_tool('tools/train.py', str(cfg), '--work-dir', str(work),
+                        *flags, check=False)
+        errors = [
+            line for line in proc.stderr.splitlines()
+            if line.startswith('error:')
+        ]
+        assert proc.returncode == 1 and len(errors) == 1, proc.stderr[-2000:]
+        runs[flags] = (proc.stdout + proc.stderr, errors[0], work)
+    log, error, work = runs[()]
+    assert 'pre-flight train_dataloader: 16 samples' in log
+    assert error.startswith('error: val_dataloader: annotation missing for '
+                            f"image {root / 'images/validation'}")
+    assert not work.exists()
+    log, error, work = runs[('--skip-preflight', )]
+    assert 'pre-flight' not in log
+    assert 'Iter(train) [2/2]' in log and (work / 'iter_2.pth').is_file()
+    assert 'Iter(val) [4/8]' in log and 'Iter(val) [5/8]' not in log
+    assert error.startswith(f'error: cannot load {missing} '
+                            '(FileNotFoundError: ')
+    assert error.endswith(f"then resume from {work / 'iter_2.pth'} with "
+                          '--resume')

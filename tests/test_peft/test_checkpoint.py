@@ -7,9 +7,9 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS
 
-import mmcvpt  # noqa: F401
-from mmcvpt.engine import load_peft_checkpoint, tuned_state_dict
-from mmcvpt.models import CheckpointError, CVPTViT
+import mmcvpt
+from mmcvpt.models import CVPTViT
+from mmcvpt.peft import CheckpointError, load_peft_checkpoint, tuned_state_dict
 from tests.seg_fixtures import make_sample, run_tool, tiny_config
 
 ARCH = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
@@ -25,7 +25,7 @@ def run(tmp_path_factory):
     pretrained = tmp / 'vit_tiny.pth'
     torch.save({'state_dict': vit.state_dict()}, pretrained)
     extra = ("model.update(backbone=dict(model['backbone'], init_cfg=dict("
-             f"_delete_=True, type='Pretrained', checkpoint='{pretrained}'"
+             f"_delete_=True, type='StrictPretrained', checkpoint='{pretrained}'"
              ')))\n'
              'default_hooks = dict(logger=dict(interval=1), checkpoint=dict('
              'interval=1, max_keep_ckpts=1))\n')
@@ -53,9 +53,10 @@ def test_peft_file_has_only_tuned_tensors(run):
             meta['cross_attn_weights']) == (4, 16, 'after_attn', 'shared')
     assert meta['config'] == str(cfg)
     assert 'decode_head.bottleneck.bn.running_mean' in peft['state_dict']
-    assert peft['meta']['peft']['num_prompts'] == 4
-    assert peft['meta']['peft']['arch'] == dict(
-        embed_dims=64, num_layers=4, num_heads=4)
+    assert meta['arch'] == dict(embed_dims=64, num_layers=4, num_heads=4)
+    assert meta['mmcvpt_version'] == mmcvpt.__version__
+    # one place for the metadata: the state dict's entry, not the file meta
+    assert set(peft['meta']) == {'dataset_meta', 'iter', 'epoch'}
     assert peft['meta']['dataset_meta']['classes'][0] == 'wall'
     ratio = os.path.getsize(tmp / 'work/iter_2_peft.pth') / os.path.getsize(
         tmp / 'work/iter_2.pth')
@@ -196,7 +197,7 @@ def test_full_checkpoint_with_other_prompt_count_is_refused(run):
 
 def _backbone(pretrained=None, **kwargs):
     init_cfg = None if pretrained is None else dict(
-        type='Pretrained', checkpoint=str(pretrained))
+        type='StrictPretrained', checkpoint=str(pretrained))
     model = CVPTViT(arch=ARCH, img_size=32, patch_size=8, num_prompts=3,
                     init_cfg=init_cfg, **kwargs)
     model.init_weights()
@@ -261,3 +262,98 @@ def test_test_tool_refuses_a_mismatch_in_one_line(run, name):
             if name == 'iter_2.pth' else
             'saved for num_prompts=4 but this model has num_prompts=8' in last)
     assert str(cfg) in last or name == 'iter_2.pth'
+
+
+def _attn_pairs(backbone):
+    """(name, cross-attention copy, self-attention) of every layer."""
+    for i, (layer, ca) in enumerate(zip(backbone.layers,
+                                        backbone.cross_attn)):
+        for name in ('qkv.weight', 'qkv.bias', 'proj.weight', 'proj.bias'):
+            yield (f'{i}.{name}', ca.get_parameter(name),
+                   layer.attn.get_parameter(name))
+
+
+def test_trained_cross_attn_copies_survive_a_peft_round_trip(tmp_path):
+    """'copy' + train_cross_attn: the copies start as the self-attention,
+    move in a step, are kept by the PEFT state dict and come back as
+    trained, not refilled from the self-attention the pretrained file
+    restores, into a fresh model and into one already initialised."""
+    torch.manual_seed(0)
+    vit = CVPTViT(arch=ARCH, img_size=32, patch_size=8, num_prompts=0)
+    torch.save({'state_dict': vit.state_dict()}, tmp_path / 'vit.pth')
+    kwargs = dict(cross_attn_weights='copy', train_cross_attn=True)
+    torch.manual_seed(1)
+    src = _Wrapper(_backbone(tmp_path / 'vit.pth', **kwargs))
+    assert all(torch.equal(ca, sa) for _, ca, sa in _attn_pairs(src.backbone))
+    frozen = {k: v.clone() for k, v in src.state_dict().items()
+              if k.startswith('backbone.layers.')}
+    optim = torch.optim.SGD(
+        [p for p in src.parameters() if p.requires_grad], lr=1.0)
+    x = torch.randn(4, 3, 32, 32)
+    loss = torch.nn.functional.cross_entropy(
+        src.head(src.backbone(x)[0]), torch.tensor([0, 1, 1, 0]))
+    loss.backward()
+    optim.step()
+    moved = [n for n, ca, sa in _attn_pairs(src.backbone)
+             if not torch.equal(ca, sa)]
+    assert len(moved) == 4 * ARCH['num_layers']  # every copied tensor
+    assert all(torch.equal(src.state_dict()[k], v) for k, v in frozen.items())
+
+    torch.save(tuned_state_dict(src), tmp_path / 'peft.pth')
+    state = torch.load(tmp_path / 'peft.pth', weights_only=True)
+    assert {k for k in state if k.startswith('backbone.cross_attn.')} == {
+        f'backbone.cross_attn.{n}'
+        for n, _, _ in _attn_pairs(src.backbone)
+    }
+    assert not set(state) & set(frozen)  # those come from vit.pth
+    expected = src.state_dict()
+    torch.manual_seed(2)  # other random tensors everywhere
+    fresh = _Wrapper(CVPTViT(arch=ARCH, img_size=32, patch_size=8,
+                             num_prompts=3, **kwargs))
+    torch.manual_seed(3)
+    initialised = _Wrapper(_backbone(tmp_path / 'vit.pth', **kwargs))
+    for dst in (fresh, initialised):
+        result = dst.load_state_dict(dict(state), strict=True)
+        assert result.missing_keys == [] and result.unexpected_keys == []
+        loaded = dst.state_dict()
+        assert loaded.keys() == expected.keys()
+        assert [k for k in expected
+                if not torch.equal(loaded[k], expected[k])] == []
+        assert all(not torch.equal(ca, sa)
+                   for _, ca, sa in _attn_pairs(dst.backbone))
+
+
+# tools/test.py as a user runs it, then the weights its model tested with.
+TEST_AND_DUMP = """
+import runpy, sys, torch
+from mmengine.runner import Runner
+test, out = Runner.test, sys.argv[1]
+def test_and_dump(self):
+    metrics = test(self)
+    torch.save(self.model.state_dict(), out)
+    return metrics
+Runner.test = test_and_dump
+sys.argv = sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def test_peft_file_through_test_tool_tta(run, tmp_path):
+    """--tta wraps the segmentor (SegTTAModel, keys under ``module.``): the
+    PEFT file still completes from the pretrained file; the wrapped model
+    tests with exactly the full checkpoint's tensors, no key unmatched."""
+    import sys
+    tmp, cfg, _ = run
+    full = torch.load(tmp / 'work/iter_2.pth', weights_only=True)
+    proc = run_tool(sys.executable, '-c', TEST_AND_DUMP,
+                    str(tmp_path / 'used.pth'), 'tools/test.py', str(cfg),
+                    str(tmp / 'work/iter_2_peft.pth'), '--tta', '--work-dir',
+                    str(tmp_path / 'work'), '--cfg-options',
+                    'test_dataloader.dataset.indices=1')
+    log = proc.stdout + proc.stderr
+    assert 'Iter(test) [1/1]' in log and 'mIoU' in log
+    assert 'do not match exactly' not in log and 'missing keys' not in log
+    used = torch.load(tmp_path / 'used.pth', weights_only=True)
+    assert used.keys() == {'module.' + k for k in full['state_dict']}
+    assert [k for k, v in full['state_dict'].items()
+            if not torch.equal(used['module.' + k], v)] == []
