@@ -10,41 +10,6 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO / 'configs/demo/cvpt_vitb_ade20k-sample.py'
-
-TINY_OVERRIDES = '''
-crop_size = (64, 64)
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=64, num_layers=4, num_heads=4,
-                  feedforward_channels=128),
-        img_size=crop_size, out_indices=(0, 1, 2, 3), num_prompts=4),
-    neck=dict(in_channels=[64] * 4, out_channels=32),
-    decode_head=dict(in_channels=[32] * 4, channels=16),
-    auxiliary_head=dict(in_channels=32, channels=8))
-train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=[
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(128, 64), ratio_range=(0.8, 1.2),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs')]))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(128, 64), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')]
-val_dataloader = dict(
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
-default_hooks = dict(logger=dict(interval=1))
-# 2 images per process (plain mmengine) in the 1- and the 2-process tests:
-# the demo's total of 2 would leave 1 per process on 2, and BN (SyncBN
-# becomes BN on CPU) cannot train UPerHead's 1x1 pooling branch on 1 image.
-total_batch_size = None
-'''
 
 
 def load_tool(path):
@@ -61,15 +26,15 @@ def make_sample(root):
     return Path(make_samples.make('ade20k', str(root)))
 
 
+_TINY = load_tool('tools/misc/tiny_seg_config.py')
+DEMO_CONFIG = Path(_TINY.DEMO_CONFIG)
+TINY_OVERRIDES = _TINY.TINY_OVERRIDES
+
+
 def tiny_config(path, data_root, iters=2, extra=''):
-    """Write a tiny config deriving from the demo config; returns its path."""
-    path = Path(path)
-    path.write_text(
-        f"_base_ = ['{DEMO_CONFIG}']\n"
-        f"data_root = '{data_root}'\n" + TINY_OVERRIDES +
-        f"train_cfg = dict(max_iters={iters}, val_interval={iters})\n"
-        f"param_scheduler = []\n" + extra)
-    return path
+    """Write a tiny config deriving from the demo config; returns its path
+    (tools/misc/tiny_seg_config.py)."""
+    return Path(_TINY.write_tiny_config(path, data_root, iters, extra))
 
 
 def run_tool(*args, env=None, check=True, timeout=300):

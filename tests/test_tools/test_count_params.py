@@ -50,10 +50,21 @@ def test_trainable_is_prompts_plus_heads(tool, tmp_path, capsys):
     ]
 
 
-def test_prompts_add_flops(tool, tmp_path):
+def test_prompts_add_the_folded_cross_attention_flops(tool, tmp_path):
+    """The FLOPs the prompts add, counted by hand for the tiny model (C=64,
+    h=4, d=16, 4 layers, m=4 prompts: h*m < C + m, so the folded form)."""
     cfg = tiny_config(tmp_path / 'tiny.py', tmp_path)
     _, with_prompts, _ = tool.count(Config.fromfile(cfg))
     frozen = Config.fromfile(cfg)
     frozen.model.backbone.num_prompts = 0
     _, without, _ = tool.count(frozen)
-    assert with_prompts > without
+    L, C, h, m = 4, 64, 4, 4
+    d, N = C // h, 1 + (64 // 16)**2  # class token + 4x4 patches
+    per_layer = (
+        m * C * 2 * C  # prompt keys and values, (m, C) x (C, 2C)
+        + h * m * d * C  # Mq = [Wq_h^T K_h^T]_h, per head (m, d) x (d, C)
+        + h * m * d  # score bias, per head (m, d) x (d, 1)
+        + h * m * d * C  # Vo = [V_h Wo_h^T]_h
+        + N * C * h * m  # scores, (N, C) x (C, h*m)
+        + N * h * m * C)  # attention x Vo, (N, h*m) x (h*m, C)
+    assert with_prompts - without == L * per_layer

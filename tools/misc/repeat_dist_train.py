@@ -2,9 +2,10 @@
 CPU processes and count the clean exits (issue #9, item 1).
 
 A run is clean when the launcher exits 0 and no process printed an abort
-(``terminate called ...``, ``Aborted``, a signal exit). The tiny config and
-the ADE20K sample are the tests' (tests/seg_fixtures.py), written to a
-temporary folder. Every run's output is kept in ``--out``.
+(``terminate called ...``, ``Aborted``, a signal exit). The tiny config
+(tools/misc/tiny_seg_config.py, shared with the tool test suite) trains on the
+ADE20K sample (tools/misc/make_samples.py), both written to ``--out``
+(default: a temporary folder), with every run's output.
 
 Example::
 
@@ -15,14 +16,17 @@ import os
 import os.path as osp
 import re
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(osp.dirname(HERE))
+sys.path.insert(0, HERE)  # the sibling modules, also when imported by path
 
-from tests.seg_fixtures import make_sample, run_tool, tiny_config  # noqa
+import make_samples  # noqa: E402
+from tiny_seg_config import write_tiny_config  # noqa: E402
 
 ABORT = re.compile(
     r'terminate called|Aborted|core dumped|SIGABRT|Signals\.SIGABRT|'
@@ -45,21 +49,23 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = args.out or tempfile.mkdtemp(prefix='repeat_dist_')
     os.makedirs(out, exist_ok=True)
-    sample = make_sample(osp.join(out, 'sample'))  # reused when complete
-    cfg = tiny_config(osp.join(out, 'tiny.py'), sample, args.iters)
+    # reused when complete
+    sample = make_samples.make('ade20k', osp.join(out, 'sample'))
+    cfg = write_tiny_config(osp.join(out, 'tiny.py'), sample, args.iters)
     clean = 0
     for i in range(1, args.runs + 1):
         start = time.perf_counter()
         work = osp.join(out, f'run{i:02d}')
+        # PYTHON: dist_train.sh runs this interpreter, whatever PATH holds.
+        env = dict(os.environ, PORT=str(_free_port()), PYTHON=sys.executable)
         try:
-            proc = run_tool(
-                'tools/dist_train.sh',
-                str(cfg),
-                str(args.nproc),
-                '--work-dir',
-                work,
-                env=dict(PORT=str(_free_port())),
-                check=False,
+            proc = subprocess.run(
+                ['bash', 'tools/dist_train.sh', cfg,
+                 str(args.nproc), '--work-dir', work],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
                 timeout=args.timeout)
             code, text = proc.returncode, proc.stdout + proc.stderr
         except Exception as e:  # a hang (timeout) is a failed run too

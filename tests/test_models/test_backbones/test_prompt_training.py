@@ -125,16 +125,19 @@ def test_batch_dropout_matches_reference(impl):
     assert (out - unmasked).abs().max() > 1e-3  # the mask matters
 
 
+def _layer_prompts(model) -> list:
+    """The prompts each layer's cross-attention receives, in call order
+    (a forward hook on ``cross_attn_ops``)."""
+    seen = []
+    for op in model.cross_attn_ops:
+        op.register_forward_hook(
+            lambda mod, args, out: seen.append(args[1].detach()))
+    return seen
+
+
 def test_masks_differ_across_the_batch_and_p0_is_the_shared_path():
     model = _randomised(CVPTViT, num_prompts=4, prompt_dropout=0.5)
-    seen = []
-    forward_layer = model.forward_layer
-
-    def record(index, layer, x, prompts):
-        seen.append(prompts.detach())
-        return forward_layer(index, layer, x, prompts)
-
-    model.forward_layer = record
+    seen = _layer_prompts(model)
     x = torch.randn(3, 3, 32, 32)
     model(x)
     assert seen[0].shape == (3, 4, 32)
@@ -152,3 +155,44 @@ def test_masks_differ_across_the_batch_and_p0_is_the_shared_path():
         train_out = plain(x)[0]
         plain.eval()
         assert torch.equal(train_out, plain(x)[0])
+
+
+def test_batch_mode_shares_one_real_mask_sample_mode_draws_each():
+    """The model's own dropout (no injected mask): in 'batch' mode the same
+    image repeated B times gives B equal outputs, a fresh mask per forward,
+    and about p of the prompt entries dropped; in 'sample' mode the copies
+    differ."""
+    p, B = 0.3, 4
+    model = _randomised(CVPTViT, num_prompts=100, prompt_dropout=p,
+                        prompt_dropout_mode='batch')
+    seen = _layer_prompts(model)
+    x = torch.randn(1, 3, 32, 32).expand(B, -1, -1, -1)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = model(x)[0]
+        again = model(x)[0]
+    # equal up to float rounding (the copies sit in different GEMM rows)
+    assert max((out[b] - out[0]).abs().max() for b in range(1, B)) < 1e-5
+    assert (out - again).abs().max() > 1e-3  # a new mask each forward
+    prompts = model.prompts.detach()
+    masked = torch.stack(seen[:len(model.layers)])  # (L, m, C), one forward
+    assert masked.shape == prompts.shape
+    dropped = masked == 0
+    assert dropped.float().mean().item() == pytest.approx(p, abs=0.02)
+    # kept entries are the prompts scaled by 1 / (1 - p), as nn.Dropout
+    torch.testing.assert_close(masked[~dropped], prompts[~dropped] / (1 - p))
+    model.eval()
+    with torch.no_grad():
+        plain = model(x)[0]
+    assert (out - plain).abs().max() > 1e-3  # the mask changed the output
+
+    model.train()
+    model.prompt_dropout_mode = 'sample'
+    seen.clear()
+    with torch.no_grad():
+        out = model(x)[0]
+    assert min((out[a] - out[b]).abs().max()
+               for a in range(B) for b in range(a)) > 1e-3
+    masked = torch.stack(seen)  # (L, B, m, C)
+    assert masked.shape == (len(model.layers), B) + prompts.shape[1:]
+    assert (masked == 0).float().mean().item() == pytest.approx(p, abs=0.02)
