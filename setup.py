@@ -1,4 +1,13 @@
+import os
+import os.path as osp
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+ROOT = osp.dirname(osp.abspath(__file__))
+# What `mim` and mmengine's `mmcvpt::` paths look for in <package>/.mim.
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
 def readme():
@@ -21,6 +30,46 @@ def parse_requirements(fname):
         ]
 
 
+def _remove(path):
+    if osp.islink(path) or osp.isfile(path):
+        os.remove(path)
+    elif osp.isdir(path):
+        shutil.rmtree(path)
+
+
+class BuildPyWithMim(build_py):
+    """build_py that adds configs/, tools/ and model-index.yml as mmcvpt/.mim.
+
+    As mmseg's ``add_mim_extension``: an editable install links the
+    checkout's files (mmcvpt/.mim/configs -> ../../configs), a wheel gets
+    copies. Copies go to the build folder only, so building a wheel never
+    turns the checkout's links into stale copies.
+    """
+
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            self._add_mim(osp.join(ROOT, 'mmcvpt', '.mim'), link=True)
+        else:
+            self._add_mim(osp.join(self.build_lib, 'mmcvpt', '.mim'),
+                          link=False)
+
+    @staticmethod
+    def _add_mim(mim_dir, link):
+        os.makedirs(mim_dir, exist_ok=True)
+        for name in MIM_FILES:
+            src, dst = osp.join(ROOT, name), osp.join(mim_dir, name)
+            _remove(dst)
+            if link:
+                os.symlink(osp.relpath(src, mim_dir), dst)
+            elif osp.isdir(src):
+                shutil.copytree(
+                    src, dst,
+                    ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            else:
+                shutil.copyfile(src, dst)
+
+
 setup(
     name='mmcvpt',
     version=get_version(),
@@ -28,7 +77,8 @@ setup(
     'and mmpretrain',
     long_description=readme(),
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('configs', 'tools', 'tests')),
+    packages=find_packages(include=('mmcvpt', 'mmcvpt.*')),
+    cmdclass=dict(build_py=BuildPyWithMim),
     python_requires='>=3.8',
     license='Apache License 2.0',
     # mm* packages are pinned in requirements/mminstall.txt and installed

@@ -1,14 +1,11 @@
-# Full fine-tuning of ViT-B/16 + UperNet: mmseg's ViT recipe (AdamW lr 6e-5,
-# wd 0.01, no decay on pos_embed/cls_token/norms, 1500-iteration linear
-# warm-up then poly power 1), as in mmseg's
-# vit_vit-b16_mln_upernet_8xb2-160k_ade20k-512x512.py.
+# Full fine-tuning of ViT-B/16 + UperNet, mmseg's recipe (configs/README.md).
 _base_ = ['./cvpt_vitb_ade20k.py']
 model = dict(
     backbone=dict(num_prompts=0, freeze_backbone=False, drop_path_rate=0.1))
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    # mmengine's default constructor, one log line per parameter group
+    # mmcvpt's registered constructor: one log line per parameter group
     constructor='PEFTOptimWrapperConstructor',
     optimizer=dict(
         type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),

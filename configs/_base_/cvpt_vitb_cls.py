@@ -1,15 +1,8 @@
-# Classification with CVPT: mmpretrain's ViT-B/16 classifier with a CVPTViT
-# backbone (ImageNet-21k, frozen) and a linear head; the reference code's
-# protocol: AdamW, 100 epochs, 10 warm-up epochs (from lr 1e-6), cosine to
-# 1e-5, drop-path 0.1, prompt dropout 0.1, 224x224 bicubic, ImageNet mean/std,
-# no augmentation. Per-task lr / prompts / wd / batch: the generated configs
-# in configs/vtab1k and configs/fgvc (tools/vtab/gen_configs.py).
-# The test split is evaluated once, at the END of training (val_interval =
-# max_epochs, no best-checkpoint selection): no test-set peeking.
-# Batch: `total_batch_size` images per step over all GPUs (the reference
-# code's, on one GPU); tools/train.py sets train_dataloader.batch_size to
-# total_batch_size / GPUs, so the lr and the steps per epoch do not change
-# with the GPU count (mmcvpt/launch/batch.py).
+# mmpretrain's ViT-B/16 classifier, frozen CVPTViT (configs/README.md).
+# Batch: `total_batch_size` images per optimizer step over all GPUs (the
+# reference code's, on one GPU); the train loop sets batch_size to it /
+# (GPUs x accumulative_counts) under any launcher, so the lr and the steps
+# per epoch do not change with the GPU count.
 _base_ = [
     'mmpretrain::_base_/models/vit-base-p16.py',
     'mmpretrain::_base_/default_runtime.py',
@@ -46,8 +39,9 @@ pipeline = [
     dict(type='PackInputs'),
 ]
 total_batch_size = 32
+auto_scale_lr = dict(base_batch_size=total_batch_size)  # the lr's batch
 train_dataloader = dict(
-    batch_size=32,  # per GPU: 1 GPU
+    batch_size='auto',  # total_batch_size / (GPUs x accumulation)
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -64,10 +58,19 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     type='OptimWrapper',
-    # mmengine's default constructor, one log line per parameter group
+    # mmcvpt's registered constructor: one log line per parameter group
     constructor='PEFTOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
-train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=100)
+# the generated task configs' schedule, at the base lr: 10 warm-up epochs
+# from lr x 1e-3, then cosine to 1e-5 (a task config replaces the list)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=True,
+         begin=0, end=10, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=90, eta_min=1e-05,
+         by_epoch=True, begin=10, end=100)
+]
+train_cfg = dict(
+    type='TotalBatchEpochBasedTrainLoop', max_epochs=100, val_interval=100)
 val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(

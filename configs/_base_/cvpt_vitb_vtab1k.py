@@ -1,6 +1,4 @@
-# VTAB-1K (NOAH filelists under data/vtab-1k/<task>/): the final run trains on
-# train800val200 and reports test accuracy at the end of training. For lr /
-# prompt selection, run with train800 -> val200 (tools/vtab/run_all.sh --val).
+# VTAB-1K: train800val200 -> test at the end (configs/vtab1k/README.md).
 _base_ = ['./cvpt_vitb_cls.py']
 train_dataloader = dict(
     dataset=dict(

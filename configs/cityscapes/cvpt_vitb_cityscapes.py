@@ -1,23 +1,4 @@
-# CVPT, ViT-B/16 (ImageNet-21k, frozen; the headline backbone of
-# configs/cvpt_vitb_ade20k.py) + UperNet on Cityscapes (19 classes),
-# 512x1024 crops, 80k iterations, 8 images per iteration in total (4 GPUs x
-# 2, mmseg's Cityscapes recipe; tools/train.py splits the total over any GPU
-# count). 200 prompts per layer and the headline's optimiser: SGD momentum
-# 0.9, wd 0, poly to 0, lr 1e-3 for the prompts and x10 for neck and heads
-# (configs/cvpt_vitb_ade20k.py gives the reasons); mmseg's 80k schedule file
-# already holds SGD + plain OptimWrapper (AMP is opt-in: tools/train.py --amp).
-# Trainable: prompts (12 x 200 x 768 = 1.84M), neck, decode and auxiliary
-# heads.
-#
-# Inference slides a 512x1024 window (stride 341x682) over the 1024x2048
-# image: the frozen position embeddings then see the token grid they were
-# resized to at training time (32x64) instead of a 2x larger one.
-#
-# Checkpoint (README: "Pretrained weights"), Google's ImageNet-21k ViT-B/16:
-#   python tools/model_converters/vit2mmcvpt.py ViT-B_16.npz \
-#       pretrain/vit-b16_in21k.pth
-# VPT-deep twin: vpt_vitb_cityscapes.py. Data: mmseg's layout under
-# data/cityscapes (leftImg8bit/, gtFine/ with *_labelTrainIds.png).
+# CVPT ViT-B/16 (IN-21k) + UperNet, Cityscapes (configs/cityscapes/README.md).
 _base_ = [
     '../_base_/models/upernet_cvpt_vit-b16.py',
     'mmseg::_base_/datasets/cityscapes.py',
@@ -28,6 +9,9 @@ _base_ = [
 crop_size = (512, 1024)
 model = dict(
     data_preprocessor=dict(size=crop_size),
+    # the base's weights, converted once with
+    # python tools/model_converters/vit2mmcvpt.py ViT-B_16.npz \
+    #     pretrain/vit-b16_in21k.pth
     backbone=dict(img_size=crop_size, num_prompts=200),
     decode_head=dict(num_classes=19),
     auxiliary_head=dict(num_classes=19),
@@ -50,5 +34,9 @@ param_scheduler = [
         by_epoch=False)
 ]
 
-# batch_size=2 (mmseg's dataset file) is the per-GPU value for 4 GPUs.
+# 8 images per optimizer step in total, split by the train loop over the
+# GPUs x accumulation (2 per GPU on 4 GPUs, as mmseg's dataset file).
 total_batch_size = 8
+auto_scale_lr = dict(base_batch_size=total_batch_size)  # the lr's batch
+train_dataloader = dict(batch_size='auto')
+train_cfg = dict(type='TotalBatchIterBasedTrainLoop')

@@ -1,14 +1,4 @@
-# `make demo`: configs/cvpt_vitb_ade20k.py on the embedded ADE20K-format
-# sample (tools/misc/make_samples.py), sized for a 2-core CPU: 256x256
-# crops, 2 images per iteration, 40 iterations, evaluation at the end.
-# The backbone is the config's full CVPT ViT-B/16 with its 200 prompts per
-# layer, so the demo runs the headline's code path (the direct
-# cross-attention; a train step measured ~1.1-1.2x the 10-prompt one here);
-# the neck and heads are narrowed (neck 768 -> 256, UPerHead 512 -> 128,
-# FCN 256 -> 64 channels): at full width they take 9.5 of the 11 s of a CPU
-# training iteration.
-# No pretrained weights can be downloaded here: the ViT-B backbone keeps its
-# random initialisation (frozen), so only prompts and heads learn.
+# `make demo`: the headline on the embedded ADE20K sample (README.md here).
 _base_ = ['../cvpt_vitb_ade20k.py']
 data_root = 'data/samples/ade20k'
 crop_size = (256, 256)
@@ -36,9 +26,9 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]
-total_batch_size = 2  # 1 process x 2
+total_batch_size = 2  # 1 process x 2 (batch_size 'auto': the loop splits)
+auto_scale_lr = dict(base_batch_size=total_batch_size)
 train_dataloader = dict(
-    batch_size=2,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))

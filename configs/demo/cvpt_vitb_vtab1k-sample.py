@@ -1,14 +1,10 @@
-# `make demo-cls`: configs/vtab1k/cvpt_vitb_vtab1k-eurosat.py on the embedded
-# VTAB-1K-format sample (tools/misc/make_samples.py; 4 classes used of
-# eurosat's 10), sized for a 2-core CPU: 8 images per batch, 10 epochs.
-# No pretrained weights can be downloaded here: the ViT-B/16 backbone keeps
-# its random initialisation (frozen); prompts and the linear head learn.
+# `make demo-cls`: VTAB-1K eurosat on the embedded sample (README.md here).
 _base_ = ['../vtab1k/cvpt_vitb_vtab1k-eurosat.py']
 data_root = 'data/samples/vtab1k'
 model = dict(backbone=dict(init_cfg=None))
-total_batch_size = 8  # 1 process x 8
+total_batch_size = 8  # 1 process x 8 (batch_size 'auto': the loop splits)
+auto_scale_lr = dict(base_batch_size=total_batch_size)
 train_dataloader = dict(
-    batch_size=8,
     num_workers=0,
     persistent_workers=False,
     dataset=dict(data_root=data_root))

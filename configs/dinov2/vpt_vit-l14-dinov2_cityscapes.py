@@ -1,8 +1,4 @@
-# VPT-deep twin of cvpt_vit-l14-dinov2_cityscapes.py: the same DINOv2
-# ViT-L/14 (4 registers) + UperNet, 200 prompts per layer, data, schedule and
-# optimiser; the prompts join the token sequence.
-# The model and recipe lines live here; cvpt_vit-l14-dinov2_cityscapes.py
-# is this config with the CVPT backbone type and its options.
+# VPT-deep twin of cvpt_vit-l14-dinov2_cityscapes.py (README.md here).
 _base_ = ['../cityscapes/vpt_vitb_cityscapes.py']
 model = dict(
     backbone=dict(

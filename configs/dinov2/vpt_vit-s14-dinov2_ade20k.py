@@ -1,8 +1,4 @@
-# VPT-deep twin of cvpt_vit-s14-dinov2_ade20k.py: the same DINOv2 ViT-S/14
-# (4 registers) + UperNet, 200 prompts per layer, data, schedule and
-# optimiser; the prompts join the token sequence.
-# The model and recipe lines live here; cvpt_vit-s14-dinov2_ade20k.py
-# is this config with the CVPT backbone type and its options.
+# VPT-deep twin of cvpt_vit-s14-dinov2_ade20k.py (README.md here).
 _base_ = ['./vpt_vit-b14-dinov2_ade20k.py']
 model = dict(
     backbone=dict(

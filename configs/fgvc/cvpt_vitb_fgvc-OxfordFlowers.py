@@ -5,9 +5,9 @@ model = dict(
     backbone=dict(num_prompts=5),
     head=dict(num_classes=102))
 data_preprocessor = dict(num_classes=102)
-total_batch_size = 16  # all GPUs; tools/train.py splits it per GPU
+total_batch_size = 16  # all GPUs; the train loop splits it per GPU
+auto_scale_lr = dict(base_batch_size=total_batch_size)
 train_dataloader = dict(
-    batch_size=total_batch_size,  # per GPU on 1 GPU
     dataset=dict(data_root='data/fgvc/OxfordFlowers',
         dataset=dataset))
 val_dataloader = dict(dataset=dict(data_root='data/fgvc/OxfordFlowers',

@@ -1,23 +1,4 @@
-# CVPT, ViT-B/16 (ImageNet-21k, frozen; the headline backbone of
-# configs/cvpt_vitb_ade20k.py) + UperNet on Pascal Context (59 classes,
-# background ignored), 480x480 crops, 80k iterations, 16 images per
-# iteration in total (4 GPUs x 4, mmseg's Pascal Context recipe;
-# tools/train.py splits the total over any GPU count). 200 prompts per layer
-# and the headline's optimiser: SGD momentum 0.9, wd 0, poly to 0, lr 1e-3
-# for the prompts and x10 for neck and heads (configs/cvpt_vitb_ade20k.py
-# gives the reasons); mmseg's 80k schedule file already holds SGD + plain
-# OptimWrapper (AMP is opt-in: tools/train.py --amp). Trainable: prompts
-# (12 x 200 x 768 = 1.84M), neck, decode and auxiliary heads.
-#
-# Inference slides a 480x480 window with stride 320 (mmseg's Pascal Context
-# setting), so the frozen position embeddings see the training grid (30x30).
-#
-# Checkpoint (README: "Pretrained weights"), Google's ImageNet-21k ViT-B/16:
-#   python tools/model_converters/vit2mmcvpt.py ViT-B_16.npz \
-#       pretrain/vit-b16_in21k.pth
-# VPT-deep twin: vpt_vitb_pascal-context-59.py. Data: mmseg's layout under
-# data/VOCdevkit/VOC2010 (SegmentationClassContext/ from mmseg's
-# tools/dataset_converters/pascal_context.py).
+# CVPT ViT-B/16 (IN-21k) + UperNet, Pascal Context 59 (README.md here).
 _base_ = [
     '../_base_/models/upernet_cvpt_vit-b16.py',
     'mmseg::_base_/datasets/pascal_context_59.py',
@@ -28,6 +9,9 @@ _base_ = [
 crop_size = (480, 480)
 model = dict(
     data_preprocessor=dict(size=crop_size),
+    # the base's weights, converted once with
+    # python tools/model_converters/vit2mmcvpt.py ViT-B_16.npz \
+    #     pretrain/vit-b16_in21k.pth
     backbone=dict(img_size=crop_size, num_prompts=200),
     decode_head=dict(num_classes=59),
     auxiliary_head=dict(num_classes=59),
@@ -50,5 +34,9 @@ param_scheduler = [
         by_epoch=False)
 ]
 
-# batch_size=4 (mmseg's dataset file) is the per-GPU value for 4 GPUs.
+# 16 images per optimizer step in total, split by the train loop over the
+# GPUs x accumulation (4 per GPU on 4 GPUs, as mmseg's dataset file).
 total_batch_size = 16
+auto_scale_lr = dict(base_batch_size=total_batch_size)  # the lr's batch
+train_dataloader = dict(batch_size='auto')
+train_cfg = dict(type='TotalBatchIterBasedTrainLoop')

@@ -5,9 +5,9 @@ model = dict(
     backbone=dict(num_prompts=0),
     head=dict(num_classes=5))
 data_preprocessor = dict(num_classes=5)
-total_batch_size = 32  # all GPUs; tools/train.py splits it per GPU
+total_batch_size = 32  # all GPUs; the train loop splits it per GPU
+auto_scale_lr = dict(base_batch_size=total_batch_size)
 train_dataloader = dict(
-    batch_size=total_batch_size,  # per GPU on 1 GPU
     dataset=dict(task=task))
 val_dataloader = dict(dataset=dict(task=task))
 test_dataloader = val_dataloader

@@ -64,8 +64,10 @@ def test_config_values_and_build(path, samples):
     assert cfg.optim_wrapper.optimizer.weight_decay == wd
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     assert cfg.total_batch_size == batch
-    assert cfg.train_dataloader.batch_size == batch  # plain Runner: 1 GPU
-    assert 'auto_scale_lr' not in cfg  # the total does not change with GPUs
+    # split by the train loop on any process count; the lr's batch
+    assert cfg.train_dataloader.batch_size == 'auto'
+    assert cfg.train_cfg.type == 'TotalBatchEpochBasedTrainLoop'
+    assert cfg.auto_scale_lr == dict(base_batch_size=batch)
     backbone = cfg.model.backbone
     assert backbone.num_prompts == (0 if method == 'linear' else m)
     assert backbone.type == ('VPTViT' if method == 'vpt' else 'CVPTViT')
@@ -107,7 +109,8 @@ def test_demo_config_builds(samples):
     with MODELS.switch_scope_and_registry('mmpretrain') as reg:
         model = reg.build(cfg.model)
     assert model.backbone.num_prompts == 5  # eurosat's
-    assert cfg.total_batch_size == cfg.train_dataloader.batch_size == 8
+    assert cfg.total_batch_size == 8
+    assert cfg.train_dataloader.batch_size == 'auto'
     dataset = dict(cfg.train_dataloader.dataset, data_root=samples['vtab1k'])
     with DATASETS.switch_scope_and_registry('mmpretrain') as reg:
         assert len(reg.build(dataset)) == 24
@@ -121,5 +124,7 @@ def test_every_config_is_tested():
         for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts
     }
     tested = set(SEG_CONFIGS) | set(FOUNDATION_CONFIGS) | set(CONFIGS) | {
-        'configs/demo/cvpt_vitb_vtab1k-sample.py'}
+        'configs/demo/cvpt_vitb_vtab1k-sample.py',
+        # = configs/cvpt_vitb_ade20k.py (test_package_configs.py)
+        'configs/cvpt/cvpt_vit-b16_upernet_8xb2-160k_ade20k-512x512.py'}
     assert every == tested

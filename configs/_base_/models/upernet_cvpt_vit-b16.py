@@ -1,7 +1,4 @@
-# mmseg's UperNet ViT-B/16 (MultiLevelNeck + UPerHead + FCN aux head, SyncBN)
-# with the backbone swapped for CVPTViT. Only arguments shared with VPTViT are
-# listed, so a variant can switch `type` alone. The prompt count is set by
-# the config on top (configs/cvpt_vitb_ade20k.py: 200, with its reasons).
+# mmseg's UperNet ViT-B/16 with a CVPTViT backbone (configs/README.md).
 _base_ = ['mmseg::_base_/models/upernet_vit-b16_ln_mln.py']
 model = dict(
     pretrained=None,
