@@ -3,7 +3,7 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .batch import resolve_total_batch_size
+from .batch import check_total_batch_size
 from .device import adapt_cfg_to_device, log_device_changes
 from .distributed import init_distributed
 from .preflight import preflight_once
@@ -31,7 +31,7 @@ def build_runner(cfg: Config,
     """
     changes = adapt_cfg_to_device(cfg, amp_requested=amp_requested)
     init_distributed(cfg)
-    resolve_total_batch_size(cfg, loaders)
+    check_total_batch_size(cfg, loaders)
     if not skip_preflight:
         preflight_once(cfg, loaders, deep=check_images)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else \

@@ -316,5 +316,6 @@ def test_train_and_val_dinov2_with_registers(tmp_path):
     assert state['backbone.layers.3.ffn.gamma2.weight'].shape == (64, )
     assert state['backbone.prompts'].shape == (4, 4, 64)
     peft = torch.load(work / 'iter_2_peft.pth', weights_only=True)
-    meta = peft['state_dict']['backbone.peft_meta']
+    assert all(torch.is_tensor(v) for v in peft['state_dict'].values())
+    meta = peft['meta']['peft']['backbone.']
     assert (meta['patch_size'], meta['num_register_tokens']) == (14, 4)

@@ -61,9 +61,10 @@ def test_config_builds(path, sample):
 def test_headline_values():
     cfg = Config.fromfile(REPO / 'configs/cvpt_vitb_ade20k.py')
     assert cfg.train_cfg.max_iters == 160000
-    # 16 images per iteration in total, as the paper; 2 per GPU on 8 GPUs
+    # 16 images per iteration in total, as the paper, on any GPU count
     assert cfg.total_batch_size == 16
-    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.train_dataloader.batch_size == 'auto'
+    assert cfg.train_cfg.type == 'TotalBatchIterBasedTrainLoop'
     assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
     assert cfg.optim_wrapper.type == 'OptimWrapper'  # AMP: --amp
@@ -74,7 +75,7 @@ def test_headline_values():
     assert paper.optim_wrapper.paramwise_cfg.custom_keys.head.lr_mult == 10
     assert paper.model.backbone.num_prompts == 200  # the paper's P=200
     assert (paper.total_batch_size, paper.train_dataloader.batch_size) == \
-        (16, 2)
+        (16, 'auto')
     for path in SEG_CONFIGS:  # every ADE20K config trains on 16 in total
         if 'demo' not in path:
             assert Config.fromfile(REPO / path).total_batch_size == 16, path

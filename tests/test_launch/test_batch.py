@@ -1,3 +1,5 @@
+"""The shipped configs' total batch, tools/train.py's early check and
+auto_scale_lr (the split itself: tests/test_engine/test_runners)."""
 import logging
 from types import SimpleNamespace
 
@@ -7,178 +9,153 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
-from mmcvpt.launch import apply_total_batch_size, resolve_total_batch_size
-from tests.seg_fixtures import (REPO, dist_train, make_sample, run_tool,
-                                tiny_config)
+from mmcvpt.engine.runners import resolve_batch_size
+from mmcvpt.engine.runners.total_batch_loop import apply_total_batch
+from mmcvpt.launch import check_total_batch_size
+from tests.seg_fixtures import REPO, dist_train, make_sample, tiny_config
 
-# config: (total batch, per-GPU batch written in the file)
+# config: (total batch, its train loop)
 REAL = {
-    'configs/cvpt_vitb_ade20k.py': (16, 2),  # 8 GPUs x 2, as the paper
-    'configs/cvpt_vitl_setr-pup_ade20k.py': (16, 2),
-    'configs/vpt_vitb_ade20k.py': (16, 2),
-    'configs/vtab1k/cvpt_vitb_vtab1k-dtd.py': (64, 64),  # 1 GPU
-    'configs/vtab1k/vpt_vitb_vtab1k-sun397.py': (16, 16),
-    'configs/fgvc/cvpt_vitb_fgvc-CUB_200_2011.py': (32, 32),
-    'configs/demo/cvpt_vitb_ade20k-sample.py': (2, 2),  # 1 CPU process
+    'configs/cvpt_vitb_ade20k.py': (16, 'TotalBatchIterBasedTrainLoop'),
+    'configs/cvpt_vitl_setr-pup_ade20k.py':
+    (16, 'TotalBatchIterBasedTrainLoop'),
+    'configs/vpt_vitb_ade20k.py': (16, 'TotalBatchIterBasedTrainLoop'),
+    'configs/cityscapes/cvpt_vitb_cityscapes.py':
+    (8, 'TotalBatchIterBasedTrainLoop'),
+    'configs/pascal_context/cvpt_vitb_pascal-context-59.py':
+    (16, 'TotalBatchIterBasedTrainLoop'),
+    'configs/vtab1k/cvpt_vitb_vtab1k-dtd.py':
+    (64, 'TotalBatchEpochBasedTrainLoop'),
+    'configs/vtab1k/vpt_vitb_vtab1k-sun397.py':
+    (16, 'TotalBatchEpochBasedTrainLoop'),
+    'configs/fgvc/cvpt_vitb_fgvc-CUB_200_2011.py':
+    (32, 'TotalBatchEpochBasedTrainLoop'),
+    'configs/demo/cvpt_vitb_ade20k-sample.py':
+    (2, 'TotalBatchIterBasedTrainLoop'),
+    'configs/demo/cvpt_vitb_vtab1k-sample.py':
+    (8, 'TotalBatchEpochBasedTrainLoop'),
 }
 
 
-def _cfg(total=16, batch=2, **extra):
-    return Config(
-        dict(
-            total_batch_size=total,
-            train_dataloader=dict(batch_size=batch),
-            **extra))
-
-
-@pytest.mark.parametrize('world_size,per_process', [(1, 16), (2, 8), (8, 2)])
-def test_total_is_split(world_size, per_process):
-    cfg = _cfg()
-    lines = apply_total_batch_size(cfg, world_size)
-    assert cfg.train_dataloader.batch_size == per_process
-    assert cfg.total_batch_size == 16
-    assert lines[0].startswith(f'total batch 16 = {per_process} per process')
-
-
-@pytest.mark.parametrize('total,world_size', [(16, 3), (16, 32), (2, 8)])
-def test_total_that_does_not_divide(total, world_size):
-    cfg = _cfg(total, 1)
-    with pytest.raises(
-            ValueError,
-            match=rf'^total_batch_size={total} does not divide over '
-            rf'{world_size} processes; use a process count that divides it '
-            r'\(1, 2.*\) or pass --cfg-options total_batch_size=<a multiple '
-            rf'of {world_size}>'):
-        apply_total_batch_size(cfg, world_size)
-    assert cfg.train_dataloader.batch_size == 1  # untouched
-
-
-@pytest.mark.parametrize('total', [None, 0, 2.5])
-def test_missing_or_invalid_total(total):
-    cfg = Config(dict(train_dataloader=dict(batch_size=3)))
-    if total is not None:
-        cfg.total_batch_size = total
-        with pytest.raises(ValueError, match='positive integer'):
-            apply_total_batch_size(cfg, 2)
-    else:  # plain mmengine: batch_size is per process
-        assert apply_total_batch_size(cfg, 2) == []
-    assert cfg.train_dataloader.batch_size == 3
-
-
 @pytest.mark.parametrize('path', sorted(REAL))
-def test_real_configs_keep_their_total(path):
-    total, written = REAL[path]
-    assert Config.fromfile(REPO / path).train_dataloader.batch_size == written
+def test_real_configs_leave_the_split_to_their_loop(path):
+    total, loop = REAL[path]
+    cfg = Config.fromfile(REPO / path)
+    assert cfg.train_cfg.type == loop
+    assert cfg.train_dataloader.batch_size == 'auto'
+    assert cfg.total_batch_size == total
+    assert cfg.auto_scale_lr.base_batch_size == total  # the lr's batch
     for world_size in (1, 2, 8):
-        if total % world_size:  # the 1-process demo config on 8
+        if total % world_size:  # the 2-image demo on 8
             continue
-        cfg = Config.fromfile(REPO / path)
-        apply_total_batch_size(cfg, world_size)
-        assert cfg.train_dataloader.batch_size * world_size == total
+        split = resolve_batch_size(cfg, world_size)
+        assert split.batch_size * world_size == total
+    cfg.launcher = 'none'
+    check_total_batch_size(cfg, ('train_dataloader', ))  # tools/train.py
+    # 24 GB, one GPU: the paper's 16 images per step as 2 x 8 accumulated
+    cfg.merge_from_dict({'optim_wrapper.accumulative_counts': 8})
+    if total % 8 == 0:
+        assert resolve_batch_size(cfg, 1).batch_size == total // 8
 
 
-def test_explicit_batch_size_is_kept_and_said():
-    path = REPO / 'configs/vtab1k/cvpt_vitb_vtab1k-dtd.py'  # total 64
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict({'train_dataloader.batch_size': 4})
-    lines = apply_total_batch_size(cfg, 2)
-    assert cfg.train_dataloader.batch_size == 4 and cfg.total_batch_size == 8
-    assert lines == [
-        'batch size set explicitly: train_dataloader.batch_size=4 per '
-        "process x 2 processes = total batch 8, not the config's "
-        'total_batch_size=64 (set total_batch_size instead to keep the total '
-        'on any process count)'
-    ]
-    # an explicit value that agrees with the total is just the split
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict({'train_dataloader.batch_size': 8})
-    apply_total_batch_size(cfg, 8)
-    assert cfg.train_dataloader.batch_size == 8 and cfg.total_batch_size == 64
-    # both set, contradicting each other
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict({
-        'train_dataloader.batch_size': 4,
-        'total_batch_size': 32
-    })
-    with pytest.raises(
-            ValueError,
-            match=r'batch_size=4 x 2 processes '
-            r'contradicts total_batch_size=32'):
-        apply_total_batch_size(cfg, 2)
-    # a new total alone is split as usual
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict({'total_batch_size': 128})
-    apply_total_batch_size(cfg, 8)
-    assert cfg.train_dataloader.batch_size == 16
-
-
-def _scaled_lr(cfg, world_size, lr=1e-3):
-    """The lr after mmengine's own ``Runner.scale_lr``."""
-    param = torch.nn.Parameter(torch.zeros(1))
-    wrapper = OptimWrapper(torch.optim.SGD([param], lr=lr))
-    runner = SimpleNamespace(
-        _train_dataloader=cfg.train_dataloader,
-        world_size=world_size,
-        logger=logging.getLogger('test_batch'),
-        param_schedulers=None)
-    Runner.scale_lr(runner, wrapper, cfg.auto_scale_lr)
-    return wrapper.optimizer.param_groups[0]['lr']
-
-
-def test_auto_scale_lr_applies_once():
-    path = REPO / 'configs/vtab1k/cvpt_vitb_vtab1k-dtd.py'  # total 64
-    lrs = []
-    for world_size in (1, 2, 8):
-        cfg = Config.fromfile(path)
-        cfg.merge_from_dict({'auto_scale_lr.enable': True})
-        lines = apply_total_batch_size(cfg, world_size)
-        # no base_batch_size: the config file's total, the lr's own batch
-        assert cfg.auto_scale_lr.base_batch_size == 64
-        assert lines[-1].startswith('auto_scale_lr: lr x 1 (total batch 64')
-        lrs.append(_scaled_lr(cfg, world_size))
-    assert lrs == [1e-3] * 3  # same total, same lr, on any process count
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict({
-        'auto_scale_lr.enable': True,
-        'total_batch_size': 128
-    })
-    apply_total_batch_size(cfg, 8)
-    assert _scaled_lr(cfg, 8) == pytest.approx(2e-3)  # 128 / 64, once
-
-
-def test_resolve_for_tools(monkeypatch, capsys):
-    cfg = _cfg(launcher='none')
-    resolve_total_batch_size(cfg, ('test_dataloader', ))  # not training
-    assert cfg.train_dataloader.batch_size == 2
-    resolve_total_batch_size(cfg, ('train_dataloader', 'val_dataloader'))
-    assert cfg.train_dataloader.batch_size == 16
+def test_tool_checks_without_changing_the_config(monkeypatch):
+    """tools/train.py only checks: the loop splits (once)."""
+    cfg = Config(
+        dict(
+            launcher='none',
+            total_batch_size=16,
+            train_dataloader=dict(batch_size='auto'),
+            train_cfg=dict(type='TotalBatchIterBasedTrainLoop')))
+    check_total_batch_size(cfg, ('train_dataloader', 'val_dataloader'))
+    assert cfg.train_dataloader.batch_size == 'auto'
+    assert cfg.total_batch_size == 16
+    check_total_batch_size(cfg, ('test_dataloader', ))  # not training
     # before mmengine starts the process group: the launcher's environment
-    monkeypatch.setenv('WORLD_SIZE', '8')
+    monkeypatch.setenv('WORLD_SIZE', '3')
     monkeypatch.setenv('RANK', '0')
-    cfg = _cfg(launcher='pytorch', total=32)
-    resolve_total_batch_size(cfg, ('train_dataloader', ))
-    assert cfg.train_dataloader.batch_size == 4
-    cfg = _cfg(launcher='pytorch', total=12)
+    cfg.launcher = 'pytorch'
     with pytest.raises(SystemExit) as e:
-        resolve_total_batch_size(cfg, ('train_dataloader', ))
-    assert str(e.value.code).startswith(
-        'error: total_batch_size=12 does not divide over 8 processes')
-    monkeypatch.setenv('RANK', '3')  # one line, from rank 0 only
+        check_total_batch_size(cfg, ('train_dataloader', ))
+    assert e.value.code == (
+        'error: total_batch_size=16 does not divide over 3 processes x 1 '
+        'accumulation (optim_wrapper.accumulative_counts); valid process '
+        'counts: 1, 2, 4, 8, 16; or set total_batch_size to a multiple of 3 '
+        '(and scale the lr to match)')
+    monkeypatch.setenv('RANK', '2')  # one line, from rank 0 only
     with pytest.raises(SystemExit) as e:
-        resolve_total_batch_size(cfg, ('train_dataloader', ))
+        check_total_batch_size(cfg, ('train_dataloader', ))
     assert e.value.code == 1
 
 
+@pytest.mark.parametrize('train_cfg,named', [
+    (dict(type='IterBasedTrainLoop'), "'IterBasedTrainLoop'"),
+    (dict(by_epoch=True), 'by_epoch'),
+])
+def test_tool_stops_a_loop_that_does_not_split(train_cfg, named):
+    """A user's config that replaces the loop: one line, not a run with
+    another total (a stock runner stops at torch's 'batch_size=auto')."""
+    cfg = Config.fromfile(REPO / 'configs/demo/cvpt_vitb_vtab1k-sample.py')
+    cfg.launcher = 'none'
+    cfg.train_cfg = train_cfg
+    with pytest.raises(SystemExit) as e:
+        check_total_batch_size(cfg, ('train_dataloader', ))
+    assert e.value.code == (
+        "error: train_dataloader.batch_size='auto' is split by train_cfg."
+        "type='TotalBatchIterBasedTrainLoop' or "
+        f"'TotalBatchEpochBasedTrainLoop', not {named}; use one of them or "
+        'set train_dataloader.batch_size=8 (per process)')
+
+
+def _scaled_lr(cfg, world_size, lr=1e-3):
+    """The lr after the config's loop and mmengine's own
+    ``Runner.scale_lr``."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    wrapper = OptimWrapper(torch.optim.SGD([param], lr=lr))
+    runner = SimpleNamespace(
+        cfg=cfg,
+        _train_dataloader=cfg.train_dataloader,
+        auto_scale_lr=cfg.auto_scale_lr,
+        world_size=world_size,
+        rank=0,
+        logger=logging.getLogger('test_batch'),
+        param_schedulers=None)
+    apply_total_batch(runner, cfg.train_dataloader)
+    Runner.scale_lr(runner, wrapper, runner.auto_scale_lr)
+    return wrapper.optimizer.param_groups[0]['lr']
+
+
+@pytest.mark.parametrize('world_size,accum', [(1, 1), (2, 1), (8, 1),
+                                              (1, 8), (2, 4)])
+def test_auto_scale_lr_applies_once(world_size, accum):
+    """lr x total / base_batch_size, whatever the processes and the
+    accumulation."""
+    path = REPO / 'configs/vtab1k/cvpt_vitb_vtab1k-dtd.py'  # total 64
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict({
+        'auto_scale_lr.enable': True,
+        'optim_wrapper.accumulative_counts': accum
+    })
+    assert _scaled_lr(cfg, world_size) == pytest.approx(1e-3)
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict({
+        'auto_scale_lr.enable': True,
+        'optim_wrapper.accumulative_counts': accum,
+        'total_batch_size': 128
+    })
+    assert _scaled_lr(cfg, world_size) == pytest.approx(2e-3)  # 128 / 64
+
 
 def test_dist_train_checks_the_total_on_every_process(tmp_path):
-    """Two real processes: the split sees world size 2, before any data is
+    """Two real processes: the check sees world size 2, before any data is
     read or any model is built."""
     sample = make_sample(tmp_path / 'samples')
     cfg = tiny_config(tmp_path / 'tiny.py', sample)
     proc = dist_train(cfg, tmp_path / 'work', '--cfg-options',
-                      'total_batch_size=3', check=False)
+                      'total_batch_size=3', 'train_dataloader.batch_size=auto',
+                      check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert 'error: total_batch_size=3 does not divide over 2 processes; use ' \
-        'a process count that divides it (1, 3)' in out
+    assert 'error: total_batch_size=3 does not divide over 2 processes x 1 ' \
+        'accumulation (optim_wrapper.accumulative_counts); valid process ' \
+        'counts: 1, 3; or set total_batch_size to a multiple of 2' in out
     assert not (tmp_path / 'work').exists()  # stopped before the Runner

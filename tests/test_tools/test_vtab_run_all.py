@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from mmengine.config import Config, DictAction
 
-from mmcvpt.launch import apply_total_batch_size
+from mmcvpt.engine.runners import resolve_batch_size
 from tests.seg_fixtures import REPO
 from tests.test_configs.test_cls_configs import PAPER
 
@@ -68,12 +68,11 @@ def test_each_task_keeps_its_table_batch(tmp_path, gpus):
         assert f'{task} seed 0 -> {tmp_path}/work/cvpt/vtab1k/{task}/seed0 ' \
             f'(total batch {total}: {gpus} GPU(s) x {total // gpus})' \
             in proc.stdout
-        # what tools/train.py then does with the same config and options
+        # what the config's train loop then does with the same options
         cfg = Config.fromfile(REPO / config)
         cfg.merge_from_dict(options)
-        apply_total_batch_size(cfg, processes)
-        assert cfg.train_dataloader.batch_size == total // gpus
-        assert cfg.total_batch_size == total
+        split = resolve_batch_size(cfg, processes)
+        assert (split.batch_size, split.total) == (total // gpus, total)
 
 
 def test_gpu_count_that_does_not_divide_stops_before_any_run(tmp_path):

@@ -253,3 +253,16 @@ def test_no_runs_under_root_is_one_line(tool, tmp_path):
         f'tools/vtab/run_all.sh --root {tmp_path}/demo_cls writes (a single '
         "tools/train.py run, e.g. make demo-cls's work_dirs/demo_cls, prints "
         'its accuracy in its own log)')
+
+
+def test_total_batch_from_the_train_loops_line(tool, tmp_path):
+    """Runs of configs whose loop splits the total dump batch_size='auto';
+    the total is the loop's log line (accumulation included)."""
+    _write_run(tmp_path, 'dtd', 0, 70.0)
+    d = tmp_path / 'cvpt/vtab1k/dtd/seed0/20260101_000000'
+    (d / 'vis_data/config.py').write_text(
+        "total_batch_size = 64\ntrain_dataloader = dict(batch_size='auto')\n")
+    (d / '20260101_000000.log').write_text(
+        'GPU number: 2\n... - INFO - total batch 64 = 16 per process x 2 '
+        'processes x 2 accumulation\n')
+    assert tool.run_total_batch(tmp_path / 'cvpt/vtab1k/dtd/seed0') == [64]

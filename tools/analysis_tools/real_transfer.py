@@ -295,8 +295,8 @@ pipeline = [
 ]
 total_batch_size = {batch}
 loader = dict(num_workers=0, persistent_workers=False)
-train_dataloader = dict(
-    batch_size={batch}, **loader,
+train_dataloader = dict(  # batch_size 'auto': the loop splits the total
+    **loader,
     dataset=dict(data_root={root!r}, task=task, num_classes={classes},
                  split={train_split!r}, pipeline=pipeline))
 val_dataloader = dict(

@@ -21,7 +21,8 @@ model = dict(
     neck=dict(in_channels=[64] * 4, out_channels=32),
     decode_head=dict(in_channels=[32] * 4, channels=16),
     auxiliary_head=dict(in_channels=32, channels=8))
-train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=[
+train_dataloader = dict(batch_size=2, dataset=dict(
+    data_root=data_root, pipeline=[
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='RandomResize', scale=(128, 64), ratio_range=(0.8, 1.2),

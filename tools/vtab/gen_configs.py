@@ -2,7 +2,7 @@
 
 The per-task values are the reference code's (CVPT_METHOD.md): learning
 rate, prompts per layer, weight decay and batch size. The batch size is the
-total over all GPUs (``total_batch_size``, split per GPU by tools/train.py),
+total over all GPUs (``total_batch_size``, split per GPU by the train loop),
 so a task trains the same on 1 or 8 GPUs. Every generated file
 is a few lines on top of configs/_base_/cvpt_vitb_{vtab1k,fgvc}.py; edit the
 table here and re-run, never the generated files (a test checks they are
@@ -60,9 +60,9 @@ model = dict(
     backbone=dict({backbone}num_prompts={m}),
     head=dict(num_classes={classes}))
 data_preprocessor = dict(num_classes={classes})
-total_batch_size = {batch}  # all GPUs; tools/train.py splits it per GPU
+total_batch_size = {batch}  # all GPUs; the train loop splits it per GPU
+auto_scale_lr = dict(base_batch_size=total_batch_size)
 train_dataloader = dict(
-    batch_size=total_batch_size,  # per GPU on 1 GPU
     dataset=dict({root}{name}={name}))
 val_dataloader = dict(dataset=dict({root}{name}={name}))
 test_dataloader = val_dataloader

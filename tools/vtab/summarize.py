@@ -3,7 +3,8 @@
 Reads ``<work_root>/<method>/<bench>/<task>/seed<k>/`` (the layout
 tools/vtab/run_all.sh writes) and takes, per run, the last
 ``accuracy/top1`` in ``*/vis_data/scalars.json``: the test accuracy at the
-end of training, and the total batch the run trained with (per-process
+end of training, and the total batch the run trained with (the train
+loop's ``total batch N = ...`` log line, or for older runs the per-process
 ``train_dataloader.batch_size`` in ``*/vis_data/config.py`` times the ``GPU
 number`` in the run's log; ``?`` if they are missing), flagged where it is
 not the task's ``total_batch_size`` in configs/. Prints markdown (and writes
@@ -109,12 +110,20 @@ def run_total_batch(run_dir):
         stamp_dir = osp.dirname(osp.dirname(config))
         log = osp.join(stamp_dir, osp.basename(stamp_dir) + '.log')
         batch = _train_batch_size(config)
-        world = None
+        world = logged = None
         if osp.isfile(log):
             with open(log) as f:
-                found = re.search(r'GPU number: (\d+)', f.read())
+                text = f.read()
+            # the config's train loop logs 'total batch N = B per process
+            # x ...' (its dumped batch_size is 'auto')
+            logged = re.search(r'total batch (\d+) = ', text)
+            found = re.search(r'GPU number: (\d+)', text)
             world = int(found.group(1)) if found else None
-        totals.append(batch * world if batch and world else None)
+        if logged:
+            totals.append(int(logged.group(1)))
+        else:
+            totals.append(batch * world if isinstance(batch, int) and world
+                          else None)
     return totals
 
 
