@@ -1,7 +1,8 @@
 """Train an mmseg or mmpretrain config (mmseg's tools/train.py CLI).
 
-On a machine without CUDA the config runs on the CPU as it is: see
-``mmcvpt.launch.adapt_cfg_to_device``.
+``--device auto`` (default) falls back to the CPU only on a machine with no
+NVIDIA GPU, adapting the config (``mmcvpt.launch.adapt_cfg_to_device``);
+``--device cpu`` runs on the CPU on purpose.
 """
 import argparse
 import logging
@@ -12,6 +13,9 @@ import mmcvpt  # noqa: F401  (registrations, checkpoint allow-list)
 from mmcvpt.launch import (add_launch_args, apply_train_flags,
                            build_runner, distributed_session, enable_amp,
                            load_cli_config, parse_launch_args)
+from mmcvpt.launch.device import select_device
+from mmcvpt.launch.preemption import (raise_if_preempted,
+                                      resume_after_preemption)
 
 
 def parse_args():
@@ -65,6 +69,7 @@ def train(cfg, args):
             logger='current',
             level=logging.WARNING)
     runner.train()
+    raise_if_preempted(runner)  # SIGTERM/SIGUSR1: exit 128 + signal
 
 
 def main():
@@ -74,6 +79,8 @@ def main():
     if args.amp:
         enable_amp(cfg)
     apply_train_flags(cfg, args)
+    resume_after_preemption(cfg, args.resume)  # a requeued job
+    select_device(cfg, args.device, amp_requested=args.amp)
     # The runner lives in train()'s frame only: the session can free it
     # before it destroys the process group.
     with distributed_session(cfg, resume_hint=True):

@@ -1,6 +1,7 @@
 """The run of a tool inside its process group, and its one-line exits."""
 import contextlib
 import os.path as osp
+import signal
 import traceback
 
 import torch.distributed as dist
@@ -10,6 +11,7 @@ from mmengine.runner import find_latest_checkpoint
 from ..peft.pretrained_file import CheckpointError
 from .distributed import end_distributed, init_distributed
 from .errors import build_error, failed_image, peer_lost
+from .preemption import Preempted, requeue_slurm_job, shield_workers
 
 
 def _release_frames(exc: BaseException) -> None:
@@ -32,7 +34,10 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
     image that cannot be loaded with one line naming the file (and, with
     ``resume_hint``, the checkpoint in ``cfg.work_dir`` to resume from);
     both exit with code 1, and the ranks that lose their connection to it
-    then stop with one line each too.
+    then stop with one line each too. A run that PreemptionHook stopped
+    (:class:`~mmcvpt.launch.preemption.Preempted`) ends the group after a
+    barrier and exits with ``128 + signal``, on SIGUSR1 in a Slurm job after
+    rank 0 has requeued it (see :mod:`mmcvpt.launch.preemption`).
 
     Args:
         cfg (Config): The tool's config (``launcher``, ``work_dir``).
@@ -40,10 +45,19 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
             image error (training). Defaults to False.
     """
     init_distributed(cfg)
+    handlers = shield_workers()
     try:
         yield
         if dist.is_initialized():
             dist.barrier()  # here, so that a dead partner is one line too
+    except Preempted as e:  # every rank: the hook's all-reduce agreed
+        _release_frames(e)
+        if not dist.is_initialized() or dist.get_rank() == 0:
+            # Before the barrier: srun --kill-on-bad-exit ends rank 0 as
+            # soon as another rank exits with the non-zero code.
+            requeue_slurm_job(e.signum)
+        end_distributed(barrier=True)
+        raise SystemExit(e.exit_code) from None
     except CheckpointError as e:  # a checkpoint that does not fit the model
         _release_frames(e)
         raise SystemExit(f'error: {e}') from None
@@ -70,3 +84,5 @@ def distributed_session(cfg: Config, resume_hint: bool = False):
         raise
     finally:
         end_distributed(barrier=False)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)

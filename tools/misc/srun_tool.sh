@@ -2,6 +2,8 @@
 # tools/misc/srun_tool.sh TOOL NPOS PARTITION JOB_NAME POSITIONAL(NPOS)... [TOOL args...]
 # One srun task per GPU of tools/TOOL with --launcher=slurm; the body of tools/slurm_train.sh
 # and tools/slurm_test.sh (their headers list the environment).
+# Slurm signals the tasks themselves (train.py: SIGTERM/SIGUSR1 checkpoint and stop);
+# SRUN_ARGS may carry --signal=USR1@SECONDS; sbatch --requeue (see tools/slurm_train.sh).
 set -euo pipefail
 TOOLS=$(cd "$(dirname "$0")/.." && pwd)
 TOOL=$1
