@@ -6,6 +6,7 @@ from mmcvpt.launch import (add_launch_args, build_runner,
                            distributed_session, enable_tta,
                            enable_visualization, load_cli_config,
                            parse_launch_args)
+from mmcvpt.launch.device import select_device
 
 
 def parse_args():
@@ -50,6 +51,7 @@ def main():
         else:
             cfg.test_evaluator['output_dir'] = args.out
             cfg.test_evaluator['keep_results'] = True
+    select_device(cfg, args.device)
     with distributed_session(cfg):
         build_runner(
             cfg, ('test_dataloader', ),

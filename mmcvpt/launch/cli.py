@@ -13,6 +13,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
+from .device import DEVICES
+
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -136,8 +138,9 @@ def load_cli_config(config: str,
 
 def add_launch_args(parser) -> None:
     """The arguments train.py and test.py share: ``--cfg-options``,
-    ``--launcher``, ``--check-images`` / ``--skip-preflight`` and the
-    launcher's ``--local-rank``."""
+    ``--launcher``, ``--check-images`` / ``--skip-preflight``, ``--device``
+    (:func:`~mmcvpt.launch.device.select_device`) and the launcher's
+    ``--local-rank``."""
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -162,6 +165,14 @@ def add_launch_args(parser) -> None:
         help='skip the pre-flight checks (data root, files, image and '
         'annotation headers, backbone arguments), which otherwise run once '
         'on rank 0 before anything is built')
+    parser.add_argument(
+        '--device',
+        choices=DEVICES,
+        default='auto',
+        help='auto (default): CUDA if usable, the CPU on a machine with no '
+        'NVIDIA GPU, an error where a GPU is present but CUDA is not usable; '
+        'cpu: run on the CPU on purpose (CUDA hidden); cuda: CUDA or an '
+        'error')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
