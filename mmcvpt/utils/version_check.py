@@ -4,28 +4,61 @@ They run first in ``import mmcvpt``, before anything imports mmseg,
 mmpretrain or mmcv's ops: versions are read from the packages' own
 ``version.py`` files without importing them, so that a wrong mmcv gives
 this module's message with the fix, not mmseg's own AssertionError.
+
+mmseg is optional: without it mmcvpt is mmpretrain's (classification), and
+mmcv needs neither mmseg's range nor its compiled ops.
 """
 import importlib.util
 import os.path as osp
 import re
 import sys
+from typing import Optional
 
 from packaging.version import Version
 
 FIX_HINT = ('run `make env` in the mmcvpt checkout, or see README '
             '"Install into an existing OpenMMLab environment"')
 
-# package -> (min inclusive, max exclusive); mmseg 1.2.2 itself asserts
-# mmcv < 2.2.0, mmpretrain 1.2.0 needs mmengine < 1.0.0.
+# What segmentation needs on top of an mmpretrain-only install.
+MMSEG_INSTALL = ('`pip install mmsegmentation==1.2.2` with an mmcv '
+                 'built with its ops (README "Install into an existing '
+                 'OpenMMLab environment")')
+# package -> (min inclusive, max exclusive), always checked; mmpretrain
+# 1.2.0 itself asserts mmcv < 2.4.0 and mmengine < 1.0.0, and imports none
+# of mmcv's compiled ops (mmcv-lite is enough).
 SUPPORTED = {
     'torch': ('2.0.0', '3.0.0'),
     'mmengine': ('0.10.0', '1.0.0'),
+    'mmcv': ('2.0.0', '2.4.0'),
+    'mmpretrain': ('1.2.0', '1.3.0'),
+}
+# Checked where mmseg is installed: mmseg 1.2.2 asserts mmcv < 2.2.0 and
+# its models import mmcv's compiled ops at start-up.
+WITH_MMSEG = {
     'mmcv': ('2.0.0', '2.2.0'),
     'mmseg': ('1.2.0', '1.3.0'),
-    'mmpretrain': ('1.2.0', '1.3.0'),
 }
 _VERSION = re.compile(r"^__version__\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]",
                       re.MULTILINE)
+
+
+def is_installed(package: str) -> bool:
+    """Whether ``import package`` can find it, without importing it.
+
+    A package blocked by ``sys.modules[package] = None`` or left there
+    without a spec (a stub) counts as absent.
+    """
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def supported_versions() -> dict:
+    """``SUPPORTED``, narrowed by ``WITH_MMSEG`` where mmseg is installed."""
+    if is_installed('mmseg'):
+        return {**SUPPORTED, **WITH_MMSEG}
+    return dict(SUPPORTED)
 
 
 def _found_version(package: str) -> str:
@@ -55,13 +88,20 @@ def _found_version(package: str) -> str:
     return importlib.import_module(package).__version__
 
 
-def check_versions(supported=SUPPORTED) -> None:
+def check_versions(supported: Optional[dict] = None) -> None:
     """Raise ImportError if a package is outside its supported range.
 
-    Also checks that mmcv was built with its compiled ops (``mmcv._ext``),
-    which ``mmseg.models`` imports at start-up; this imports mmcv itself
-    (not its ops), after its version passed.
+    With mmseg among the packages, also checks that mmcv was built with its
+    compiled ops (``mmcv._ext``), which ``mmseg.models`` imports at
+    start-up; this imports mmcv itself (not its ops), after its version
+    passed.
+
+    Args:
+        supported (dict, optional): package -> (min, max exclusive).
+            Defaults to :func:`supported_versions`.
     """
+    if supported is None:
+        supported = supported_versions()
     for package, (low, high) in supported.items():
         try:
             found = _found_version(package)
@@ -73,7 +113,7 @@ def check_versions(supported=SUPPORTED) -> None:
             raise ImportError(
                 f'mmcvpt needs {package}>={low},<{high} but found {package} '
                 f'{found}; fix: {FIX_HINT}')
-    if 'mmcv' in supported and importlib.util.find_spec('mmcv._ext') is None:
+    if 'mmseg' in supported and not is_installed('mmcv._ext'):
         raise ImportError(
             f'mmcvpt needs mmcv {_found_version("mmcv")} with compiled ops '
             '(mmcv._ext), found a build without them (mmcv-lite or '

@@ -3,6 +3,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import types
 
 import mmcv
 import pytest
@@ -86,4 +87,57 @@ def test_mmcv_without_ops(monkeypatch):
             ImportError,
             match=r'mmcvpt needs mmcv 2\.1\.0 with '
             r'compiled ops .*mmcv-lite'):
+        version_check.check_versions()
+
+
+def test_is_installed_counts_every_way_of_being_absent(monkeypatch):
+    assert version_check.is_installed('mmpretrain')
+    assert not version_check.is_installed('no_such_package_mmcvpt')
+    # A test's block: find_spec returns None for the package and raises
+    # ModuleNotFoundError for its submodules not yet imported.
+    monkeypatch.setitem(sys.modules, 'mmseg', None)
+    assert not version_check.is_installed('mmseg')
+    assert not version_check.is_installed('mmseg.not_imported_yet')
+    # A stub without a spec: find_spec raises ValueError.
+    monkeypatch.setitem(sys.modules, 'mmseg', types.ModuleType('mmseg'))
+    assert not version_check.is_installed('mmseg')
+
+
+def _without(monkeypatch, *names):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, 'find_spec', lambda name, *a: None
+        if name in names else real(name, *a))
+
+
+def _mmcv_version(monkeypatch, version):
+    real = version_check._found_version
+    monkeypatch.setattr(
+        version_check, '_found_version', lambda package: version
+        if package == 'mmcv' else real(package))
+
+
+def test_without_mmseg_mmpretrain_stack_and_mmcv_lite(monkeypatch):
+    """No mmseg: mmseg's range and mmcv's ops are not asked for; mmcv is
+    checked against mmpretrain 1.2.0's own range (< 2.4.0)."""
+    _without(monkeypatch, 'mmseg', 'mmcv._ext')
+    assert version_check.supported_versions() == version_check.SUPPORTED
+    assert 'mmseg' not in version_check.SUPPORTED
+    version_check.check_versions()  # mmcv 2.1.0 without ops: fine
+    _mmcv_version(monkeypatch, '2.3.1')
+    version_check.check_versions()
+    _mmcv_version(monkeypatch, '2.4.0')
+    with pytest.raises(ImportError) as e:
+        version_check.check_versions()
+    assert str(e.value) == (
+        'mmcvpt needs mmcv>=2.0.0,<2.4.0 but found mmcv 2.4.0; fix: run '
+        '`make env` in the mmcvpt checkout, or see README "Install into an '
+        'existing OpenMMLab environment"')
+
+
+def test_with_mmseg_its_mmcv_range_and_ops(monkeypatch):
+    assert version_check.supported_versions()['mmcv'] == ('2.0.0', '2.2.0')
+    _mmcv_version(monkeypatch, '2.3.1')
+    with pytest.raises(ImportError, match=r'mmcv>=2\.0\.0,<2\.2\.0 but '
+                       r'found mmcv 2\.3\.1'):
         version_check.check_versions()

@@ -4,12 +4,11 @@ CVPT: Cross Visual Prompt Tuning <https://arxiv.org/abs/2408.14961>.
 """
 import torch
 import torch.nn as nn
-from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-from mmseg.registry import MODELS as SEG_MODELS
 from torch import Tensor
 
 from ..layers import IMPLS, AttentionProjections, PromptCrossAttention
 from ..utils.arg_checks import check_choices
+from ..utils.register import register_backbone
 from .prompted_vit import PromptedViT
 
 # Where the cross-attention sits in a block; the reference code's insert
@@ -31,8 +30,7 @@ def _self_attn_without_drop_path(attn, x: Tensor) -> Tensor:
     return attn.gamma1(attn.proj_drop(out))
 
 
-@PRETRAIN_MODELS.register_module()
-@SEG_MODELS.register_module()
+@register_backbone
 class CVPTViT(PromptedViT):
     """Cross Visual Prompt Tuning on mmpretrain's VisionTransformer.
 

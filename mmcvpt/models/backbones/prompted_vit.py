@@ -154,7 +154,10 @@ class PromptedViT(VisionTransformer):
                               error_msgs):
         # Every loader (load_state_dict, mmengine's load_checkpoint used by
         # load_from, init_model, Inferencers, get_model) comes through here:
-        # a PEFT state dict is completed, any state dict checked.
+        # a PEFT state dict is completed, any state dict checked. The
+        # entry at <prefix>peft_meta is the in-memory form: mmcvpt's
+        # local loader puts it there from the file's meta['peft']
+        # (mmcvpt.peft.file_format); older files have it in the file.
         own = self.state_dict()
         meta = state_dict.get(prefix + PEFT_META_KEY)
         if meta is not None:

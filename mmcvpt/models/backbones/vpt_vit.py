@@ -3,14 +3,12 @@
 Visual Prompt Tuning <https://arxiv.org/abs/2203.12119>.
 """
 import torch
-from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-from mmseg.registry import MODELS as SEG_MODELS
 
+from ..utils.register import register_backbone
 from .prompted_vit import PromptedViT
 
 
-@PRETRAIN_MODELS.register_module()
-@SEG_MODELS.register_module()
+@register_backbone
 class VPTViT(PromptedViT):
     """VPT-deep: each layer's m prompts join the token sequence.
 
