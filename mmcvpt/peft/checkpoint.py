@@ -2,22 +2,24 @@
 
 A PEFT checkpoint is an mmengine-style file, ``{'meta': ..., 'state_dict':
 ...}``, whose state dict has every tensor of the model except the frozen
-backbone tensors its pretrained file holds, plus ``<prefix>peft_meta`` per
-prompted backbone (:mod:`mmcvpt.peft.state`) naming that file and its
-sha256. Any loader (``load_from``, ``init_model``, the Inferencers,
-``get_model``, ``tools/test.py``) gives the same model as the full
-checkpoint: the backbone fills the frozen tensors from the verified file
-while the state dict is loaded, or stops with one line.
+backbone tensors its pretrained file holds (tensors only), and whose
+``meta['peft']`` has one entry per prompted backbone (:mod:`mmcvpt.peft.
+state`) naming that file and its sha256; or the same as ``.safetensors``
+(:mod:`mmcvpt.peft.file_format`). Any loader (``load_from``,
+``init_model``, the Inferencers, ``get_model``, ``tools/test.py``) gives
+the same model as the full checkpoint: the backbone fills the frozen
+tensors from the verified file while the state dict is loaded, or stops
+with one line.
 """
 import os.path as osp
 
-import torch
 import torch.nn as nn
 
-from ..utils.io import atomic_torch_save
+from .file_format import (load_file, peft_file_entries, save_file_form,
+                          split_peft_state, to_file_form)
 from .pretrained_file import CheckpointError
-from .state import (PEFT_META_KEY, check_peft_signature, peft_meta,
-                    rebuildable_keys)
+from .state import (LOADED_CONFIG_KEY, PEFT_META_KEY, check_peft_signature,
+                    peft_meta, rebuildable_keys)
 
 PEFT_SUFFIX = '_peft.pth'
 
@@ -44,7 +46,8 @@ def tuned_state_dict(model: nn.Module, config: str = None) -> dict:
     trainable tensor, buffers, and frozen tensors nothing else can rebuild
     (no pretrained file, ``cross_attn_weights='random'``). Each prompted
     backbone adds ``<prefix>peft_meta`` (:func:`~mmcvpt.peft.state.
-    peft_meta`), the file's only metadata of what it was trained with.
+    peft_meta`): the in-memory form, which ``load_state_dict`` takes;
+    :func:`save_peft_checkpoint` moves the entries to the file's ``meta``.
     """
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     rebuildable, metas = set(), {}
@@ -61,41 +64,45 @@ def tuned_state_dict(model: nn.Module, config: str = None) -> dict:
 
 
 def peft_entries(state_dict: dict) -> dict:
-    """``{backbone prefix: peft_meta}`` of a PEFT state dict (empty for any
-    other state dict)."""
-    return {
-        k[:-len(PEFT_META_KEY)]: v
-        for k, v in state_dict.items()
-        if k == PEFT_META_KEY or k.endswith('.' + PEFT_META_KEY)
-    }
+    """``{backbone prefix: peft_meta}`` of an in-memory PEFT state dict
+    (empty for any other state dict)."""
+    return split_peft_state(state_dict)[1]
 
 
 def save_peft_checkpoint(model: nn.Module, path: str, meta: dict,
                          config: str = None) -> None:
-    """Write atomically (temporary file + rename): never half a file."""
-    atomic_torch_save(
-        dict(meta=meta, state_dict=tuned_state_dict(model, config)), path)
+    """Write ``meta`` + the entries in ``meta['peft']`` and the tensors of
+    :func:`tuned_state_dict`, as ``.safetensors`` by the suffix, atomically
+    (temporary file + rename): never half a file."""
+    save_file_form(to_file_form(tuned_state_dict(model, config), meta), path)
 
 
-def load_peft_checkpoint(model: nn.Module, path: str) -> dict:
+def load_peft_checkpoint(model: nn.Module, path: str,
+                         config: str = None) -> dict:
     """Pretrained backbone + PEFT tensors into ``model``.
 
     The backbone completes the state dict from its verified pretrained file
-    (see :mod:`mmcvpt.peft.state`); the result must fit the model exactly.
+    (see :mod:`mmcvpt.peft.state`), also looked for relative to ``config``
+    (the model's config file); the result must fit the model exactly. Any
+    format: ``.pth`` (metadata in ``meta`` or, older files, in the state
+    dict) or ``.safetensors``.
 
     Returns:
         dict: The file's ``meta``, plus ``peft``: its ``{backbone prefix:
         peft_meta}`` entries.
     """
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', {})
-    entries = peft_entries(state)
+    ckpt = load_file(path)
+    entries = peft_file_entries(ckpt)
     if not entries:
-        raise CheckpointError(f'{path} is not a PEFT checkpoint (no '
-                              f'{PEFT_META_KEY} in its state_dict); load it '
-                              'with load_from instead')
+        raise CheckpointError(f"{path} is not a PEFT checkpoint (no 'peft' "
+                              "entries in its meta); load it with "
+                              'load_from instead')
     for prefix, backbone in prompted_backbones(model):
         if prefix in entries:
             check_peft_signature(backbone, entries[prefix], f'{path} ')
+    state = ckpt['state_dict']
+    for entry in peft_entries(state).values():
+        if config:
+            entry[LOADED_CONFIG_KEY] = config
     model.load_state_dict(state, strict=True)
     return dict(ckpt.get('meta', {}), peft=entries)

@@ -7,7 +7,9 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from .checkpoint import PEFT_SUFFIX, peft_path, save_peft_checkpoint
+from .checkpoint import (PEFT_SUFFIX, peft_entries, peft_path,
+                         save_peft_checkpoint)
+from .state import LOADED_CONFIG_KEY
 
 
 # Message-hub entries where CheckpointHook names what it has just saved.
@@ -28,6 +30,9 @@ class PEFTCheckpointHook(Hook):
     ``tools/test.py``, mmseg's/mmpretrain's Inferencers and ``init_model``
     load it like a full checkpoint. A PEFT file goes when CheckpointHook
     removes its checkpoint (``max_keep_ckpts``, a replaced best checkpoint).
+    When the runner loads a PEFT file (``load_from``, ``tools/test.py``),
+    the hook tells the backbone the config in use, so that the pretrained
+    file is also looked for relative to it.
     """
 
     priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) has saved
@@ -45,6 +50,12 @@ class PEFTCheckpointHook(Hook):
                 glob.glob(osp.join(runner.work_dir, '*' + PEFT_SUFFIX)))
             if osp.isfile(_companion(f))
         ]
+
+    def after_load_checkpoint(self, runner, checkpoint) -> None:
+        config = getattr(runner.cfg, 'filename', None)
+        for entry in peft_entries(checkpoint.get('state_dict') or {}).values():
+            if config:
+                entry[LOADED_CONFIG_KEY] = config
 
     def _model(self, runner):
         model = runner.model

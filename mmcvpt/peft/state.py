@@ -1,10 +1,12 @@
 """The PEFT state of a prompted backbone: its signature and metadata, and
 the frozen tensors a PEFT state dict leaves out, rebuilt on load.
 
-A PEFT state dict holds, at ``<prefix>peft_meta``, one dict per prompted
-backbone (the only place of the metadata): the arguments that change the
-function (:func:`peft_signature`), the mmcvpt version, the config, and the
-pretrained file that restores the frozen tensors with its sha256. The
+A PEFT file keeps one metadata entry per prompted backbone in its ``meta``
+(``meta['peft'][prefix]``, :mod:`mmcvpt.peft.file_format`): the arguments
+that change the function (:func:`peft_signature`), the mmcvpt version, the
+config, and the pretrained file that restores the frozen tensors with its
+sha256. In memory the loaders hand the entry to the backbone at
+``<prefix>peft_meta`` (where older files keep it in the file), and the
 backbone's load hook calls :func:`complete_peft_state` with it.
 """
 import os.path as osp
@@ -13,8 +15,12 @@ from .pretrained_file import (CheckpointError, file_sha256,
                               load_pretrained_state, pretrained_keys,
                               pretrained_source)
 
-# State-dict entry (a dict, not a tensor) that marks a PEFT state dict.
+# In-memory state-dict entry (a dict, not a tensor) that hands a backbone
+# its metadata; never in a file written today.
 PEFT_META_KEY = 'peft_meta'
+# Entry key a loader sets in memory: the config file the model is built
+# from, to find the pretrained file relative to it.
+LOADED_CONFIG_KEY = 'loaded_config'
 
 
 def peft_signature(backbone) -> dict:
@@ -60,8 +66,16 @@ def _local_source(backbone):
     return source if source is not None and osp.isfile(source[0]) else None
 
 
+def _abspath(path):
+    return osp.abspath(osp.expanduser(path))
+
+
 def peft_meta(backbone, config: str = None) -> dict:
     """:func:`peft_signature` plus version, config, pretrained file, sha256.
+
+    The pretrained file is recorded as written (``pretrained``), absolute
+    (``pretrained_abspath``) and relative to the config's folder
+    (``pretrained_from_config``), for a tree moved elsewhere.
     """
     from ..version import __version__
     meta = dict(
@@ -69,14 +83,20 @@ def peft_meta(backbone, config: str = None) -> dict:
         mmcvpt_version=__version__,
         config=config,
         pretrained=None,
+        pretrained_abspath=None,
+        pretrained_from_config=None,
         pretrained_sha256=None,
         pretrained_prefix=None)
     source = _local_source(backbone)
     if source is not None:
         meta.update(
             pretrained=source[0],
+            pretrained_abspath=_abspath(source[0]),
             pretrained_sha256=file_sha256(source[0]),
             pretrained_prefix=source[1])
+        if config:
+            meta['pretrained_from_config'] = osp.relpath(
+                _abspath(source[0]), osp.dirname(_abspath(config)))
     return meta
 
 
@@ -94,26 +114,43 @@ def rebuildable_keys(backbone) -> set:
     return keys | set(derived)
 
 
-def _verified_pretrained(backbone, meta: dict) -> str:
-    """The local file with the recorded sha256: the backbone's own
-    pretrained path first, then the one recorded at save time."""
-    want, saved = meta.get('pretrained_sha256'), meta.get('pretrained')
+def pretrained_candidates(backbone, meta: dict) -> list:
+    """Where the pretrained file may be, in order: the backbone's own
+    init_cfg path, the recorded path as written, absolute, and relative to
+    the config the model is loaded with (``loaded_config``, set by
+    PEFTCheckpointHook in a runner) or was saved with."""
     own = pretrained_source(backbone.init_cfg)
-    for path in dict.fromkeys(c for c in (own and own[0], saved) if c):
-        if osp.isfile(path):
-            got = file_sha256(path)
-            if got == want:
-                return path
-            raise CheckpointError(
-                f"pretrained backbone '{path}' has sha256 {got[:16]}... "
-                f"but the PEFT checkpoint was trained on '{saved}' with "
-                f'sha256 {want}; use that file (model.backbone.init_cfg.'
-                'checkpoint)')
+    paths = [own and own[0], meta.get('pretrained'),
+             meta.get('pretrained_abspath')]
+    relative = meta.get('pretrained_from_config')
+    if relative:
+        paths += [
+            osp.join(osp.dirname(_abspath(cfg)), relative)
+            for cfg in (meta.get(LOADED_CONFIG_KEY), meta.get('config'))
+            if cfg
+        ]
+    return list(dict.fromkeys(str(p) for p in paths if p))
+
+
+def _verified_pretrained(backbone, meta: dict) -> str:
+    """The first candidate file with the recorded sha256."""
+    want, saved = meta.get('pretrained_sha256'), meta.get('pretrained')
+    candidates = pretrained_candidates(backbone, meta)
+    found = [p for p in candidates if osp.isfile(p)]
+    for path in found:
+        if file_sha256(path) == want:
+            return path
+    if found:
+        raise CheckpointError(
+            f"pretrained backbone '{found[0]}' has sha256 "
+            f'{file_sha256(found[0])[:16]}... but the PEFT checkpoint was '
+            f"trained on '{saved}' with sha256 {want}; use that file "
+            '(model.backbone.init_cfg.checkpoint)')
     raise CheckpointError(
         f"the PEFT checkpoint needs its pretrained backbone '{saved}' "
         f'(sha256 {want}) to rebuild the frozen tensors, and it is not '
-        'there; put the file there or point model.backbone.init_cfg.'
-        'checkpoint to it')
+        f"there (looked for {', '.join(candidates)}); put the file there "
+        'or point model.backbone.init_cfg.checkpoint to it')
 
 
 def complete_peft_state(backbone, state_dict: dict, prefix: str, meta: dict,

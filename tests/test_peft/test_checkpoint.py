@@ -10,28 +10,9 @@ from mmengine.registry import MODELS
 import mmcvpt
 from mmcvpt.models import CVPTViT
 from mmcvpt.peft import CheckpointError, load_peft_checkpoint, tuned_state_dict
-from tests.seg_fixtures import make_sample, run_tool, tiny_config
+from tests.seg_fixtures import REPO, run_tool
 
 ARCH = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
-
-
-@pytest.fixture(scope='module')
-def run(tmp_path_factory):
-    """Tiny seg model on a 'pretrained' backbone file, 2 iterations."""
-    tmp = tmp_path_factory.mktemp('peft')
-    sample = make_sample(tmp / 'samples')
-    torch.manual_seed(3)
-    vit = CVPTViT(arch=ARCH, img_size=64, num_prompts=0)
-    pretrained = tmp / 'vit_tiny.pth'
-    torch.save({'state_dict': vit.state_dict()}, pretrained)
-    extra = ("model.update(backbone=dict(model['backbone'], init_cfg=dict("
-             f"_delete_=True, type='StrictPretrained', checkpoint='{pretrained}'"
-             ')))\n'
-             'default_hooks = dict(logger=dict(interval=1), checkpoint=dict('
-             'interval=1, max_keep_ckpts=1))\n')
-    cfg = tiny_config(tmp / 'tiny.py', sample, extra=extra)
-    run_tool('tools/train.py', str(cfg), '--work-dir', str(tmp / 'work'))
-    return tmp, cfg, sample
 
 
 def test_peft_file_has_only_tuned_tensors(run):
@@ -43,20 +24,23 @@ def test_peft_file_has_only_tuned_tensors(run):
         for k in full['state_dict']
         if k.startswith('backbone.') and k != 'backbone.prompts'
     }
-    assert set(peft['state_dict']) == \
-        set(full['state_dict']) - frozen | {'backbone.peft_meta'}
-    meta = peft['state_dict']['backbone.peft_meta']
+    assert set(peft['state_dict']) == set(full['state_dict']) - frozen
+    meta = peft['meta']['peft']['backbone.']
     sha = hashlib.sha256((tmp / 'vit_tiny.pth').read_bytes()).hexdigest()
     assert meta['pretrained_sha256'] == sha
-    assert meta['pretrained'] == str(tmp / 'vit_tiny.pth')
+    # as written in the config (relative to the training cwd), absolute,
+    # and relative to the config's folder
+    assert meta['pretrained'] == os.path.relpath(tmp / 'vit_tiny.pth', REPO)
+    assert meta['pretrained_abspath'] == str(tmp / 'vit_tiny.pth')
+    assert meta['pretrained_from_config'] == 'vit_tiny.pth'
     assert (meta['num_prompts'], meta['patch_size'], meta['prompt_position'],
             meta['cross_attn_weights']) == (4, 16, 'after_attn', 'shared')
     assert meta['config'] == str(cfg)
     assert 'decode_head.bottleneck.bn.running_mean' in peft['state_dict']
     assert meta['arch'] == dict(embed_dims=64, num_layers=4, num_heads=4)
     assert meta['mmcvpt_version'] == mmcvpt.__version__
-    # one place for the metadata: the state dict's entry, not the file meta
-    assert set(peft['meta']) == {'dataset_meta', 'iter', 'epoch'}
+    # one place for the metadata: the file's meta, not the state dict
+    assert set(peft['meta']) == {'dataset_meta', 'iter', 'epoch', 'peft'}
     assert peft['meta']['dataset_meta']['classes'][0] == 'wall'
     ratio = os.path.getsize(tmp / 'work/iter_2_peft.pth') / os.path.getsize(
         tmp / 'work/iter_2.pth')
@@ -152,12 +136,13 @@ def test_peft_file_refuses_missing_or_different_pretrained(run, tmp_path):
     from mmseg.apis import init_model
     tmp, cfg, _ = run
     peft = torch.load(tmp / 'work/iter_2_peft.pth', weights_only=True)
-    sha = peft['state_dict']['backbone.peft_meta']['pretrained_sha256']
+    entry = peft['meta']['peft']['backbone.']
+    sha = entry['pretrained_sha256']
     moved = tmp_path / 'moved.pth'
-    shutil.copy(tmp / 'work/iter_2_peft.pth', moved)
     # Same name, other content (another checkpoint of the "same" ViT).
     other = tmp_path / 'other_vit.pth'
-    peft['state_dict']['backbone.peft_meta']['pretrained'] = str(other)
+    entry.update(pretrained=str(other), pretrained_abspath=str(other),
+                 pretrained_from_config=None)
     torch.save(peft, moved)
     with pytest.raises(CheckpointError) as err:
         init_model(str(cfg), str(moved), device='cpu')
