@@ -5,12 +5,16 @@
 0..K-1 in sorted order of train.json's labels. (VPT sorts each split's own
 labels: the same map when every split holds every class, as in the released
 splits, and one that stays consistent across splits when they do not.)
+A dataset of your own in this layout works with ``num_classes``.
 """
 import json
 import os.path as osp
+from typing import Optional, Sequence, Union
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
+
+from .utils import check_classes, read_classes, resolve_num_classes
 
 # dataset -> (number of classes, image folder inside data_root)
 FGVC_DATASETS = {
@@ -46,13 +50,27 @@ def _read_json(path):
 
 @DATASETS.register_module()
 class FGVC(BaseDataset):
-    """One of VPT's five FGVC datasets.
+    """One of VPT's five FGVC datasets, or a user's own in the same layout.
 
     Args:
         data_root (str): The dataset folder (holding the json files).
-        dataset (str): One of ``FGVC_DATASETS``.
+        dataset (str): One of ``FGVC_DATASETS``, or the name of your own
+            dataset when ``num_classes`` (or ``classes``) is given.
         split (str): 'train', 'val', 'trainval' (train + val, for final
             runs) or 'test'. Defaults to 'train'.
+        num_classes (int, optional): The class count of a dataset of your
+            own, or an override of a known one's. train.json may hold at
+            most this many distinct labels. Defaults to None: the known
+            dataset's, else ``len(classes)``.
+        classes (str | Sequence[str], optional): Class names in the order
+            of train.json's sorted labels, or a text file with one per
+            line; ``num_classes`` of them. Defaults to None: the labels
+            as written in train.json.
+        metainfo (dict, optional): Extra meta information; its ``classes``
+            (if any) win over ``classes``. Defaults to None.
+        data_prefix (str, optional): The image folder inside ``data_root``
+            that the json keys are relative to. Defaults to None: the known
+            dataset's (``FGVC_DATASETS``), else ``data_root`` itself.
         **kwargs: Arguments of mmpretrain's BaseDataset.
     """
 
@@ -60,31 +78,51 @@ class FGVC(BaseDataset):
                  data_root: str,
                  dataset: str,
                  split: str = 'train',
+                 num_classes: Optional[int] = None,
+                 classes: Union[str, Sequence[str], None] = None,
+                 metainfo: Optional[dict] = None,
+                 data_prefix: Optional[str] = None,
                  **kwargs):
-        if dataset not in FGVC_DATASETS:
-            raise ValueError(f'dataset must be one of '
-                             f'{sorted(FGVC_DATASETS)}, got {dataset!r}')
         if split not in FGVC_SPLITS:
             raise ValueError(f'split must be one of {FGVC_SPLITS}, got '
                              f'{split!r}')
+        classes = read_classes(classes)
+        self.num_classes = resolve_num_classes(
+            num_classes, classes, FGVC_DATASETS, dataset, 'dataset',
+            "VPT's 5 FGVC datasets", data_root)
+        metainfo = check_classes(metainfo, classes, self.num_classes,
+                                 dataset)
+        if data_prefix is None:
+            data_prefix = FGVC_DATASETS.get(dataset, (0, ''))[1]
         self.dataset, self.split = dataset, split
-        super().__init__(ann_file='', data_root=data_root, **kwargs)
+        super().__init__(
+            ann_file='',
+            data_root=data_root,
+            metainfo=metainfo,
+            data_prefix=data_prefix,
+            **kwargs)
 
     def load_data_list(self):
         train_file = osp.join(self.data_root, 'train.json')
-        class_ids = sorted(set(_read_json(train_file).values()))
-        num_classes = FGVC_DATASETS[self.dataset][0]
-        if len(class_ids) > num_classes:
-            raise ValueError(f'{train_file}: {len(class_ids)} distinct '
-                             f'labels, {self.dataset} has {num_classes}')
+        train = _read_json(train_file)
+        class_ids = sorted(set(train.values()))
+        if len(class_ids) > self.num_classes:
+            extra = class_ids[self.num_classes]
+            key = next(k for k, v in train.items() if v == extra)
+            raise ValueError(
+                f'{train_file}: {len(class_ids)} distinct labels, '
+                f'{self.dataset} has num_classes={self.num_classes} (labels '
+                f'map to 0..{self.num_classes - 1} in sorted order; '
+                f'{key!r} has label {extra!r}, the first beyond)')
         label_map = {v: i for i, v in enumerate(class_ids)}
         self._metainfo.setdefault('classes', [str(v) for v in class_ids])
         names = ['train', 'val'] if self.split == 'trainval' else [self.split]
-        image_root = osp.join(self.data_root, FGVC_DATASETS[self.dataset][1])
+        image_root = self.data_prefix['img_path'] or self.data_root
         data_list = []
         for name in names:
             path = osp.join(self.data_root, f'{name}.json')
-            for key, value in _read_json(path).items():
+            anno = train if name == 'train' else _read_json(path)
+            for key, value in anno.items():
                 if value not in label_map:
                     raise ValueError(f'{path}: {key!r} has label {value!r}, '
                                      'which train.json does not contain')

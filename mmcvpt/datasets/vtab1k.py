@@ -2,11 +2,15 @@
 
 ``<data_root>/<task>/{train800,val200,train800val200,test}.txt``, each line
 ``relative/path.jpg label`` with paths relative to ``<data_root>/<task>``.
+A folder of your own in this layout works as a task with ``num_classes``.
 """
 import os.path as osp
+from typing import Optional, Sequence, Union
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
+
+from .utils import check_classes, read_classes, resolve_num_classes
 
 # task -> (number of classes, group)
 VTAB1K_TASKS = {
@@ -64,18 +68,24 @@ def parse_filelist(path: str, root: str, num_classes: int) -> list:
 
 @DATASETS.register_module()
 class VTAB1k(BaseDataset):
-    """One VTAB-1K task.
+    """One VTAB-1K task, or a user's own task in the same layout.
 
     Args:
         data_root (str): Folder holding one sub-folder per task.
         task (str): One of ``VTAB1K_TASKS``, or the folder of another task
-            in the same layout when ``num_classes`` is given.
+            in the same layout when ``num_classes`` (or ``classes``) is
+            given.
         split (str): 'train800', 'val200', 'train800val200' or 'test'.
             Defaults to 'train800val200'.
-        num_classes (int, optional): Override the task's class count (for
-            small samples). Defaults to None.
+        num_classes (int, optional): The class count of a task of your own,
+            or an override of a VTAB task's (for small samples). Labels in
+            the filelists must lie in ``[0, num_classes)``. Defaults to None:
+            the VTAB task's, else ``len(classes)``.
+        classes (str | Sequence[str], optional): Class names, or a text file
+            with one per line; ``num_classes`` of them. Defaults to None:
+            '0'..'K-1'.
         metainfo (dict, optional): Extra meta information; its ``classes``
-            (if any) must have ``num_classes`` names. Defaults to None.
+            (if any) win over ``classes``. Defaults to None.
         **kwargs: Arguments of mmpretrain's BaseDataset (pipeline, ...).
     """
 
@@ -83,33 +93,24 @@ class VTAB1k(BaseDataset):
                  data_root: str,
                  task: str,
                  split: str = 'train800val200',
-                 num_classes: int = None,
-                 metainfo: dict = None,
+                 num_classes: Optional[int] = None,
+                 classes: Union[str, Sequence[str], None] = None,
+                 metainfo: Optional[dict] = None,
                  **kwargs):
-        if task not in VTAB1K_TASKS and num_classes is None:
-            raise ValueError(f'task must be one of {sorted(VTAB1K_TASKS)}, '
-                             f'got {task!r} (another task in this layout '
-                             'needs num_classes)')
         if split not in VTAB1K_SPLITS:
             raise ValueError(f'split must be one of {VTAB1K_SPLITS}, got '
                              f'{split!r}')
-        if num_classes is None:
-            num_classes = VTAB1K_TASKS[task][0]
-        elif not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f'num_classes must be a positive integer, got '
-                             f'{num_classes!r}')
-        # Class names default to '0'..'K-1'; the user's metainfo wins.
-        metainfo = {
-            'classes': [str(i) for i in range(num_classes)],
-            **(metainfo or {})
-        }
-        if len(metainfo['classes']) != num_classes:
-            raise ValueError(f'metainfo has {len(metainfo["classes"])} '
-                             f'classes, {task} has {num_classes}')
+        folder = osp.join(data_root, task)
+        classes = read_classes(classes)
+        num_classes = resolve_num_classes(num_classes, classes, VTAB1K_TASKS,
+                                          task, 'task',
+                                          'the 19 VTAB-1K tasks', folder)
+        metainfo = check_classes(metainfo, classes, num_classes, task)
+        metainfo.setdefault('classes', [str(i) for i in range(num_classes)])
         self.task, self.split, self.num_classes = task, split, num_classes
         super().__init__(
             ann_file=f'{split}.txt',
-            data_root=osp.join(data_root, task),
+            data_root=folder,
             metainfo=metainfo,
             **kwargs)
 

@@ -57,8 +57,9 @@ def test_missing_image(root, tmp_path):
 
 def test_bad_arguments(root):
     with pytest.raises(
-            ValueError, match=r"dataset must be one of .*got "
-            r"'CUB'"):
+            ValueError, match=r"^dataset 'CUB' is not one of VPT's 5 FGVC "
+            r'datasets: for your own data in this layout, read from '
+            r'.*/CUB_200_2011, set num_classes=<number of classes>$'):
         FGVC(root, 'CUB')
     with pytest.raises(ValueError, match="split must be one of"):
         FGVC(root, 'CUB_200_2011', 'all')
@@ -97,5 +98,6 @@ def test_more_classes_than_dataset(root, tmp_path):
     with pytest.raises(
             ValueError,
             match=r'train\.json: 300 distinct labels, '
-            r'CUB_200_2011 has 200'):
+            r'CUB_200_2011 has num_classes=200 \(labels map to 0\.\.199 in '
+            r"sorted order; 'x/200\.jpg' has label 200, the first beyond\)$"):
         FGVC(dst, 'CUB_200_2011', 'train')
