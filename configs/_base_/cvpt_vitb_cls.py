@@ -1,8 +1,4 @@
 # mmpretrain's ViT-B/16 classifier, frozen CVPTViT (configs/README.md).
-# Batch: `total_batch_size` images per optimizer step over all GPUs (the
-# reference code's, on one GPU); the train loop sets batch_size to it /
-# (GPUs x accumulative_counts) under any launcher, so the lr and the steps
-# per epoch do not change with the GPU count.
 _base_ = [
     'mmpretrain::_base_/models/vit-base-p16.py',
     'mmpretrain::_base_/default_runtime.py',
@@ -38,6 +34,8 @@ pipeline = [
     dict(type='Resize', scale=(224, 224), interpolation='bicubic'),
     dict(type='PackInputs'),
 ]
+# images per optimizer step over all GPUs (the reference code's, on one
+# GPU); the train loop gives each process total / (GPUs x accumulation)
 total_batch_size = 32
 auto_scale_lr = dict(base_batch_size=total_batch_size)  # the lr's batch
 train_dataloader = dict(
