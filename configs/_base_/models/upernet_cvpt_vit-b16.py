@@ -1,20 +1,6 @@
 # mmseg's UperNet ViT-B/16 with a CVPTViT backbone (configs/README.md).
-_base_ = ['mmseg::_base_/models/upernet_vit-b16_ln_mln.py']
-model = dict(
-    pretrained=None,
-    backbone=dict(
-        _delete_=True,
-        type='CVPTViT',
-        arch='b',
-        img_size=(512, 512),
-        patch_size=16,
-        out_indices=(2, 5, 8, 11),
-        out_type='featmap',
-        final_norm=True,
-        drop_path_rate=0.1,
-        prompt_dropout=0.1,
-        freeze_backbone=True,
-        # ImageNet-21k ViT-B/16 (the paper's), converted to mmpretrain keys
-        # by tools/model_converters/vit2mmcvpt.py (README: Pretrained weights)
-        init_cfg=dict(
-            type='StrictPretrained', checkpoint='pretrain/vit-b16_in21k.pth')))
+_base_ = [
+    'mmseg::_base_/models/upernet_vit-b16_ln_mln.py',
+    './cvpt_vit-b16.py',
+]
+model = dict(pretrained=None, backbone={{_base_.vit_backbone}})
