@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: env test demo demo-cls bench-real clean
+.PHONY: env test demo demo-cls demo-m2f bench-real clean
 
 env:
 	@VENV=$(VENV) bash scripts/setup_env.sh
@@ -16,6 +16,9 @@ demo: env
 
 demo-cls: env
 	@PY=$(PY) bash scripts/demo_cls.sh
+
+demo-m2f: env
+	@PY=$(PY) bash scripts/demo_m2f.sh
 
 # Real weights, real images (tools/analysis_tools/real_transfer.py): ~100 min on 2 cores.
 bench-real: env

@@ -85,8 +85,16 @@ def prompt_attention(model, image_bgr, layers):
     """
     h, w = input_size(model, image_bgr.shape)
     image = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
-    data = model.data_preprocessor(
-        dict(inputs=[torch.from_numpy(image).permute(2, 0, 1)]), False)
+    # Normalised without the test-time padding (Mask2Former's
+    # size_divisor=32 would break the patch grid of the chosen size).
+    preprocessor = model.data_preprocessor
+    test_cfg, preprocessor.test_cfg = getattr(preprocessor, 'test_cfg',
+                                              None), None
+    try:
+        data = preprocessor(
+            dict(inputs=[torch.from_numpy(image).permute(2, 0, 1)]), False)
+    finally:
+        preprocessor.test_cfg = test_cfg
     backbone = model.backbone
     seen = {}
 
