@@ -50,6 +50,32 @@ def check_prompts(backbone, state_dict: dict, prefix: str) -> None:
             'num_prompts=0; use the config it was trained with')
 
 
+def _is_backbone_file(state_dict: dict, prefix: str) -> bool:
+    """A pretrained backbone's tensors, not a PEFT state dict."""
+    return prefix + 'pos_embed' in state_dict or \
+        prefix + 'patch_embed.projection.weight' in state_dict
+
+
+def check_positions(backbone, state_dict: dict, prefix: str) -> None:
+    """Rotary (DINOv3) and absolute position embeddings do not mix: a file
+    of the other kind is another family of backbone."""
+    has_pos = prefix + 'pos_embed' in state_dict
+    if backbone.pos_embed is None and has_pos:
+        raise CheckpointError(
+            f'{prefix}pos_embed: the checkpoint has an absolute position '
+            'embedding (a DINOv2 or other ViT file) but the model uses '
+            f'rotary positions (rope={backbone.rope_cfg}); a DINOv3 config '
+            'needs a DINOv3 checkpoint converted by '
+            'tools/model_converters/vit2mmcvpt.py')
+    if backbone.pos_embed is not None and not has_pos and \
+            _is_backbone_file(state_dict, prefix):
+        raise CheckpointError(
+            f'{prefix}pos_embed: the model has an absolute position '
+            'embedding but the checkpoint has none (a DINOv3 file, rotary '
+            "positions?); use a DINOv3 config (rope=dict(base=100.), "
+            'configs/dinov3/)')
+
+
 def check_registers(backbone, state_dict: dict, prefix: str) -> None:
     """Registers are part of the function: a backbone checkpoint (one with
     a pos_embed) with registers the model lacks, or without the registers
@@ -62,7 +88,7 @@ def check_registers(backbone, state_dict: dict, prefix: str) -> None:
             'but the model has num_register_tokens=0; set '
             f'num_register_tokens={shape[1]}')
     if backbone.register_tokens is not None and key not in state_dict and \
-            prefix + 'pos_embed' in state_dict:
+            _is_backbone_file(state_dict, prefix):
         raise CheckpointError(
             f'{key}: the model has num_register_tokens='
             f'{backbone.num_register_tokens} but the checkpoint has no '
@@ -72,8 +98,9 @@ def check_registers(backbone, state_dict: dict, prefix: str) -> None:
 
 def check_state_fits(backbone, state_dict: dict, prefix: str,
                      own_state: dict) -> None:
-    """:func:`check_prompts`, :func:`check_registers`, :func:`check_shapes`.
-    """
+    """:func:`check_prompts`, :func:`check_positions`,
+    :func:`check_registers`, :func:`check_shapes`."""
     check_prompts(backbone, state_dict, prefix)
+    check_positions(backbone, state_dict, prefix)
     check_registers(backbone, state_dict, prefix)
     check_shapes(state_dict, prefix, own_state)

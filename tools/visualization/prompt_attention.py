@@ -99,11 +99,13 @@ def prompt_attention(model, image_bgr, layers):
     seen = {}
 
     def recorder(index):
-        # The op's inputs are (x, prompts, qkv, proj): the weights it used,
-        # the block's own or the separate copy.
+        # The op's inputs are (x, prompts, qkv, proj, rope): the weights it
+        # used, the block's own or the separate copy, and the rotation of the
+        # queries (DINOv3 with cross_attn_rope) or None.
         def hook(op, inputs, out):
-            x, prompts, qkv = inputs[:3]
-            seen[index] = (x, prompts, op.attention_probs(x, prompts, qkv))
+            x, prompts, qkv, _, rope = inputs
+            seen[index] = (x, prompts, rope,
+                           op.attention_probs(x, prompts, qkv, rope))
 
         return hook
 
@@ -117,11 +119,11 @@ def prompt_attention(model, image_bgr, layers):
         for handle in handles:
             handle.remove()
     records = {}
-    for index, (x, prompts, probs) in seen.items():
+    for index, (x, prompts, rope, probs) in seen.items():
         # The whole branch, gate and LayerScale included, as the block adds
         # it to x (the hooks are gone: this call records nothing).
         out = backbone.cross_attention(index, backbone.layers[index], x,
-                                       prompts)
+                                       prompts, rope)
         change = out.norm(dim=-1) / x.norm(dim=-1)
         records[index] = (change[0], probs[0].mean(0))  # (N,), (N, m)
     stride = backbone.patch_embed.projection.stride

@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..layers import IMPLS, AttentionProjections, PromptCrossAttention
+from ..layers import (IMPLS, AttentionProjections, PromptCrossAttention,
+                      encoder_layer, self_attention)
 from ..utils.arg_checks import check_choices
 from ..utils.register import register_backbone
 from .prompted_vit import PromptedViT
@@ -16,18 +17,6 @@ from .prompted_vit import PromptedViT
 PROMPT_POSITIONS = ('before_attn', 'parallel', 'after_attn', 'in_ffn',
                     'after_ffn')
 CROSS_ATTN_WEIGHTS = ('shared', 'copy', 'random')
-
-
-def _self_attn_without_drop_path(attn, x: Tensor) -> Tensor:
-    """mmpretrain ``MultiheadAttention.forward`` minus its DropPath, which the
-    parallel position applies to the sum of both attentions instead."""
-    B, N, C = x.shape
-    qkv = attn.qkv(x).reshape(B, N, 3, attn.num_heads, attn.head_dims)
-    q, k, v = qkv.permute(2, 0, 3, 1, 4)
-    dropout_p = attn.attn_drop if attn.training else 0.
-    out = attn.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-    out = attn.proj(out.transpose(1, 2).reshape(B, N, C))
-    return attn.gamma1(attn.proj_drop(out))
 
 
 @register_backbone
@@ -70,6 +59,14 @@ class CVPTViT(PromptedViT):
             by a learnable scalar ``cross_attn_gates[l]`` initialised to 0:
             the tuned model starts exactly at the frozen one. Defaults to
             False.
+        cross_attn_rope (bool): With rotary positions (``rope``, DINOv3):
+            rotate the patch tokens' queries of the cross-attention as the
+            block's self-attention rotates them, prompt keys unrotated (the
+            prompts are position-free, as DINOv3's storage tokens, whose
+            keys the block never rotates); it runs the direct form. False
+            uses unrotated queries, which the folded form can take (cheaper
+            at small m). No effect without ``rope``. Defaults to True
+            (docs/dinov3.md).
         **kwargs: Arguments of :class:`PromptedViT` (num_prompts,
             prompt_dropout, prompt_dropout_mode, prompt_init,
             freeze_backbone, with_cp) and of mmpretrain's
@@ -82,7 +79,8 @@ class CVPTViT(PromptedViT):
     OPTIONAL_SIGNATURE = dict(
         PromptedViT.OPTIONAL_SIGNATURE,
         cross_attn_value_bias=True,
-        cross_attn_gate=False)
+        cross_attn_gate=False,
+        cross_attn_rope=True)
 
     def __init__(self,
                  prompt_position: str = 'after_attn',
@@ -91,6 +89,7 @@ class CVPTViT(PromptedViT):
                  cross_attn_impl: str = 'auto',
                  cross_attn_value_bias: bool = True,
                  cross_attn_gate: bool = False,
+                 cross_attn_rope: bool = True,
                  **kwargs):
         check_choices(('prompt_position', prompt_position, PROMPT_POSITIONS),
                       ('cross_attn_weights', cross_attn_weights,
@@ -101,7 +100,14 @@ class CVPTViT(PromptedViT):
                 "train_cross_attn=True needs cross_attn_weights 'copy' or "
                 "'random'; with 'shared' the weights are the frozen "
                 'self-attention')
+        if cross_attn_impl == 'folded' and cross_attn_rope and \
+                kwargs.get('rope') is not None:
+            raise ValueError(
+                "cross_attn_impl='folded' cannot rotate the queries by their "
+                "positions (rope with cross_attn_rope=True); use 'auto' or "
+                "'direct', or cross_attn_rope=False")
         super().__init__(**kwargs)
+        self.cross_attn_rope = bool(cross_attn_rope)
         self.prompt_position = prompt_position
         self.cross_attn_weights = cross_attn_weights
         self.train_cross_attn = train_cross_attn
@@ -164,35 +170,43 @@ class CVPTViT(PromptedViT):
         if self.cross_attn_weights == 'copy' and self.cross_attn is not None:
             self._fill_missing_cross_attn(state_dict, prefix)
 
-    def cross_attention(self, index: int, layer: nn.Module, x: Tensor,
-                        prompts: Tensor) -> Tensor:
+    def cross_attention(self,
+                        index: int,
+                        layer: nn.Module,
+                        x: Tensor,
+                        prompts: Tensor,
+                        rope=None) -> Tensor:
         """Tokens x (B, N, C) attend to prompts (m, C) or (B, m, C) ->
         (B, N, C) through ``cross_attn_ops[index]``, gated if
         ``cross_attn_gate`` and scaled by the block's attention LayerScale
-        (identity without one)."""
+        (identity without one); the queries rotated by ``rope`` if
+        ``cross_attn_rope``. The op's inputs, as a forward hook sees them:
+        (x, prompts, qkv, proj, rope or None)."""
         src = layer.attn if self.cross_attn is None else self.cross_attn[index]
-        out = self.cross_attn_ops[index](x, prompts, src.qkv, src.proj)
+        rope = rope if self.cross_attn_rope else None
+        out = self.cross_attn_ops[index](x, prompts, src.qkv, src.proj, rope)
         if self.cross_attn_gates is not None:
             out = out * self.cross_attn_gates[index]
         return layer.attn.gamma1(out)
 
-    def forward_layer(self, index, layer, x, prompts):
+    def forward_layer(self, index, layer, x, prompts, rope=None):
         position = self.prompt_position
         if position == 'before_attn':
-            x = x + self.cross_attention(index, layer, x, prompts)
-            return layer(x)
+            x = x + self.cross_attention(index, layer, x, prompts, rope)
+            return encoder_layer(layer, x, rope)
         if position == 'after_ffn':
-            x = layer(x)
-            return x + self.cross_attention(index, layer, x, prompts)
+            x = encoder_layer(layer, x, rope)
+            return x + self.cross_attention(index, layer, x, prompts, rope)
         if position == 'parallel':
-            msa = _self_attn_without_drop_path(layer.attn, layer.ln1(x))
-            ca = self.cross_attention(index, layer, x, prompts)
+            # DropPath once, on the sum of both attentions
+            msa = self_attention(layer.attn, layer.ln1(x), rope, False)
+            ca = self.cross_attention(index, layer, x, prompts, rope)
             x = x + layer.attn.out_drop(msa + ca)
             return layer.ffn(layer.ln2(x), identity=x)
-        x = x + layer.attn(layer.ln1(x))
+        x = x + self_attention(layer.attn, layer.ln1(x), rope)
         if position == 'after_attn':
-            x = x + self.cross_attention(index, layer, x, prompts)
+            x = x + self.cross_attention(index, layer, x, prompts, rope)
             return layer.ffn(layer.ln2(x), identity=x)
         # 'in_ffn': the cross-attention joins the FFN's normalised input.
-        ca = self.cross_attention(index, layer, x, prompts)
+        ca = self.cross_attention(index, layer, x, prompts, rope)
         return layer.ffn(layer.ln2(x) + ca, identity=x)

@@ -14,8 +14,10 @@ from torch.utils.checkpoint import checkpoint
 from ...peft.load_checks import check_state_fits
 from ...peft.state import PEFT_META_KEY, complete_peft_state
 from ...peft.strict_pretrained import is_strict_pretrained
+from ..layers import DINOv3RoPE, RotaryPositions, encoder_layer
 from ..utils.arg_checks import (check_arch, check_choices, check_counts,
-                                check_out_indices)
+                                check_out_indices, check_rope)
+from .dinov3_archs import DINOV3_ARCHS, apply_arch_defaults
 
 DROPOUT_MODES = ('sample', 'batch')
 PROMPT_INITS = ('xavier', 'xavier_per_layer')
@@ -53,17 +55,30 @@ class PromptedViT(VisionTransformer):
             class token once the position embedding is added (registers
             have none), processed by every layer like any token, and removed
             before the outputs are formatted. 0 adds nothing. Defaults to 0.
+        rope (dict, optional): Rotary positions instead of the absolute
+            position embedding, as DINOv3: ``dict(base=100.)`` (and
+            ``normalize_coords``, see :class:`DINOv3RoPE`). The patch
+            tokens' queries and keys are rotated in every self-attention;
+            class, register and (VPT-deep) prompt tokens are position-free.
+            There is no ``pos_embed`` and any input size works. None keeps
+            mmpretrain's ``pos_embed``. Defaults to None.
         **kwargs: Arguments of mmpretrain's :class:`VisionTransformer`, e.g.
             DINOv2: ``arch='dinov2-s'|'b'|'l'|'dinov2-g'``, ``patch_size=14``,
             ``layer_scale_init_value=1e-5`` (and
             ``layer_cfgs=dict(ffn_type='swiglu_fused')`` for g); CLIP:
             ``pre_norm=True``, ``norm_cfg=dict(type='LN', eps=1e-5)``,
-            ``layer_cfgs=dict(act_cfg=dict(type='mmpretrain.QuickGELU'))``.
+            ``layer_cfgs=dict(act_cfg=dict(type='mmpretrain.QuickGELU'))``;
+            DINOv3: ``arch='dinov3-s'|'s+'|'b'|'l'|'h+'|'7b'`` (see
+            ``DINOV3_ARCHS``; they set the FFN type and qkv bias),
+            ``patch_size=16``, ``layer_scale_init_value=1e-5``,
+            ``num_register_tokens=4``, ``rope=dict(base=100.)``,
+            ``norm_cfg=dict(type='LN', eps=1e-5)``.
     """
+    arch_zoo = {**VisionTransformer.arch_zoo, **DINOV3_ARCHS}
     # PEFT signature (mmcvpt.peft.peft_signature): attributes always
     # recorded, and (attribute: default) recorded when not at the default.
     SIGNATURE = ('num_prompts', )
-    OPTIONAL_SIGNATURE = dict(num_register_tokens=0)
+    OPTIONAL_SIGNATURE = dict(num_register_tokens=0, rope_cfg=None)
     # What a pretrained backbone file provides (StrictPretrained requires
     # it): not the prompts, modules a subclass adds (CVPTViT's cross_attn),
     # nor ln2, the out_type='avg_featmap' norm (timm's fc_norm is a head).
@@ -78,6 +93,7 @@ class PromptedViT(VisionTransformer):
                  freeze_backbone: bool = True,
                  with_cp: bool = False,
                  num_register_tokens: int = 0,
+                 rope: Optional[dict] = None,
                  **kwargs):
         check_counts(
             num_prompts=num_prompts, num_register_tokens=num_register_tokens)
@@ -87,8 +103,10 @@ class PromptedViT(VisionTransformer):
         check_choices(('prompt_dropout_mode', prompt_dropout_mode,
                        DROPOUT_MODES),
                       ('prompt_init', prompt_init, PROMPT_INITS))
-        num_layers = check_arch(kwargs.get('arch', 'base'),
-                                self.arch_zoo)['num_layers']
+        arch_settings = check_arch(kwargs.get('arch', 'base'), self.arch_zoo)
+        check_rope(rope, arch_settings)
+        apply_arch_defaults(arch_settings, kwargs)
+        num_layers = arch_settings['num_layers']
         check_out_indices(kwargs.get('out_indices', -1), num_layers)
         if isinstance(kwargs.get('out_indices'), Sequence):
             # mmpretrain rewrites negative indices in place: a tuple fails
@@ -98,6 +116,13 @@ class PromptedViT(VisionTransformer):
 
         self.num_prompts = num_prompts
         self.num_heads = self.arch_settings['num_heads']
+        self.rope_cfg = None if rope is None else dict(rope)
+        self.rope = None
+        if rope is not None:
+            # No absolute positions: mmpretrain's loaders, init and freezing
+            # all skip a pos_embed that is None.
+            self.pos_embed = None
+            self.rope = DINOv3RoPE(self.embed_dims // self.num_heads, **rope)
         self.with_cp = with_cp
         self.prompt_dropout = nn.Dropout(prompt_dropout)
         self.prompt_dropout_mode = prompt_dropout_mode
@@ -169,19 +194,25 @@ class PromptedViT(VisionTransformer):
         if prefix + PEFT_META_KEY in unexpected_keys:
             unexpected_keys.remove(prefix + PEFT_META_KEY)
 
-    def forward_layer(self, index: int, layer: nn.Module, x: Tensor,
-                      prompts: Tensor) -> Tensor:
+    def forward_layer(self,
+                      index: int,
+                      layer: nn.Module,
+                      x: Tensor,
+                      prompts: Tensor,
+                      rope: Optional[RotaryPositions] = None) -> Tensor:
         """Run encoder layer ``index`` with its prompts on x (B, N, C).
 
-        The prompts are (m, C), or (B, m, C) with per-sample dropout masks.
+        The prompts are (m, C), or (B, m, C) with per-sample dropout masks;
+        ``rope`` is the rotation of the patch tokens (None without ``rope``).
         """
         raise NotImplementedError
 
-    def _run_layer(self, index, layer, x, prompts):
+    def _run_layer(self, index, layer, x, prompts, rope):
         if prompts is None:
-            fn, args = layer, (x, )
+            fn, args = encoder_layer, (layer, x, rope)
         else:
-            fn, args = self.forward_layer, (index, layer, x, prompts[index])
+            fn, args = self.forward_layer, (index, layer, x, prompts[index],
+                                            rope)
         if self.with_cp and torch.is_grad_enabled():
             return checkpoint(fn, *args, use_reentrant=False)
         return fn(*args)
@@ -193,12 +224,13 @@ class PromptedViT(VisionTransformer):
         x, patch_resolution = self.patch_embed(x)
         if self.cls_token is not None:
             x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
-        x = x + resize_pos_embed(
-            self.pos_embed,
-            self.patch_resolution,
-            patch_resolution,
-            mode=self.interpolate_mode,
-            num_extra_tokens=self.num_extra_tokens)
+        if self.pos_embed is not None:
+            x = x + resize_pos_embed(
+                self.pos_embed,
+                self.patch_resolution,
+                patch_resolution,
+                mode=self.interpolate_mode,
+                num_extra_tokens=self.num_extra_tokens)
         if self.register_tokens is not None:
             # (B, 1 + HW, C) -> (B, 1 + R + HW, C), as DINOv2: after the
             # position embedding, which covers the class token and patches.
@@ -206,6 +238,13 @@ class PromptedViT(VisionTransformer):
             x = torch.cat((x[:, :n], self.register_tokens.expand(B, -1, -1),
                            x[:, n:]), dim=1)
         x = self.pre_norm(self.drop_after_pos(x))
+        rope = None
+        if self.rope is not None:
+            # (cls, registers, patches): the patches start after both
+            rope = self.rope(patch_resolution,
+                             self.num_extra_tokens + self.num_register_tokens,
+                             x.device, torch.promote_types(
+                                 x.dtype, torch.float32))
 
         prompts: Optional[tuple] = None
         if self.prompts is not None:
@@ -219,7 +258,7 @@ class PromptedViT(VisionTransformer):
 
         outs = []
         for i, layer in enumerate(self.layers):
-            x = self._run_layer(i, layer, x, prompts)
+            x = self._run_layer(i, layer, x, prompts, rope)
             if i == len(self.layers) - 1 and self.final_norm:
                 x = self.ln1(x)
             if i in self.out_indices:

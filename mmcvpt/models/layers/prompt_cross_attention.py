@@ -17,6 +17,11 @@ Two exact implementations of the same function:
   into the keys and the output projection into the values; two GEMMs and a
   per-head softmax over ``m``. Cheaper whenever ``h * m < C + m``.
 
+With rotary positions (DINOv3, :mod:`.rotary`) the patch tokens' queries
+can be rotated as the block's self-attention rotates them; the prompt keys,
+position-free like DINOv3's storage tokens, are not. A rotation per query
+position cannot be folded into one matrix, so that form runs direct.
+
 :class:`PromptCrossAttention` owns no parameters: the weights are passed at
 call time, so that the block's own self-attention weights are used by
 reference, never registered twice nor copied, and a forward hook on it sees
@@ -33,6 +38,7 @@ from .prompt_folding import (FoldedPrompts, attend_folded, fold_prompts,
                              folded_is_cheaper)
 from .prompt_projections import (AttentionProjections, project_prompts,
                                  project_queries)
+from .rotary import RotaryPositions, rotate_tokens
 
 __all__ = [
     'IMPLS', 'AttentionProjections', 'DirectPrompts', 'FoldedPrompts',
@@ -56,16 +62,30 @@ class LinearWeights(NamedTuple):
     bias: Optional[Tensor]
 
 
-def attend_direct(x: Tensor, direct: DirectPrompts, qkv_weight: Tensor,
-                  qkv_bias: Optional[Tensor], proj_weight: Tensor,
-                  proj_bias: Optional[Tensor]) -> Tensor:
-    """Tokens x (B, N, C) attend to projected prompts -> (B, N, C)."""
+def _queries(x: Tensor, qkv_weight: Tensor, qkv_bias: Optional[Tensor],
+             num_heads: int, rope: Optional[RotaryPositions]) -> Tensor:
+    """Queries (B, N, h, d) of tokens x (B, N, C), patch tokens rotated by
+    ``rope`` if given."""
+    B, N, C = x.shape
+    q = project_queries(x, qkv_weight, qkv_bias).view(B, N, num_heads, -1)
+    return q if rope is None else rotate_tokens(q, rope, 1)
+
+
+def attend_direct(x: Tensor,
+                  direct: DirectPrompts,
+                  qkv_weight: Tensor,
+                  qkv_bias: Optional[Tensor],
+                  proj_weight: Tensor,
+                  proj_bias: Optional[Tensor],
+                  rope: Optional[RotaryPositions] = None) -> Tensor:
+    """Tokens x (B, N, C) attend to projected prompts -> (B, N, C); with
+    ``rope`` the patch tokens' queries are rotated."""
     B, N, C = x.shape
     k, v = direct
     h, d = k.shape[-3], k.shape[-1]
-    q = project_queries(x, qkv_weight, qkv_bias)
+    q = _queries(x, qkv_weight, qkv_bias, h, rope)
     if k.dim() == 4:  # per-sample keys/values (B, h, m, d)
-        q = q.view(B, N, h, d).transpose(1, 2)
+        q = q.transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
     else:
         # Keys/values shared by the batch: fold the batch into the query
@@ -117,13 +137,24 @@ class PromptCrossAttention(nn.Module):
             qkv_bias = torch.cat([qkv_bias[:2 * C], qkv_bias.new_zeros(C)])
         return qkv_bias, None
 
-    def prepare(self, prompts: Tensor, qkv_weight: Tensor,
+    def prepare(self,
+                prompts: Tensor,
+                qkv_weight: Tensor,
                 qkv_bias: Optional[Tensor],
-                proj_weight: Tensor) -> Union[FoldedPrompts, DirectPrompts]:
+                proj_weight: Tensor,
+                rotated: bool = False) -> Union[FoldedPrompts, DirectPrompts]:
         """The batch-independent half: prompts (m, C) or (B, m, C) in the
-        form ``impl`` picks (see :func:`fold_prompts`, :class:`DirectPrompts`).
+        form ``impl`` picks (see :func:`fold_prompts`, :class:`DirectPrompts`);
+        direct when the queries are ``rotated``.
         """
         impl = self.impl
+        if rotated:
+            if impl == 'folded':
+                raise ValueError(
+                    "cross_attn_impl='folded' cannot rotate the queries by "
+                    "their positions; use 'auto' or 'direct', or "
+                    'cross_attn_rope=False')
+            impl = 'direct'
         if impl == 'auto':
             impl = 'folded' if folded_is_cheaper(
                 prompts.shape[-1], self.num_heads,
@@ -134,17 +165,26 @@ class PromptCrossAttention(nn.Module):
         return DirectPrompts(
             *project_prompts(prompts, qkv_weight, qkv_bias, self.num_heads))
 
-    def attend(self, x: Tensor, prepared: Union[FoldedPrompts, DirectPrompts],
-               qkv_weight: Tensor, qkv_bias: Optional[Tensor],
-               proj_weight: Tensor, proj_bias: Optional[Tensor]) -> Tensor:
+    def attend(self,
+               x: Tensor,
+               prepared: Union[FoldedPrompts, DirectPrompts],
+               qkv_weight: Tensor,
+               qkv_bias: Optional[Tensor],
+               proj_weight: Tensor,
+               proj_bias: Optional[Tensor],
+               rope: Optional[RotaryPositions] = None) -> Tensor:
         """The per-token half: x (B, N, C) attends to prepared prompts."""
         if isinstance(prepared, FoldedPrompts):
             return attend_folded(x, prepared, self.num_heads, proj_bias)
         return attend_direct(x, prepared, qkv_weight, qkv_bias, proj_weight,
-                             proj_bias)
+                             proj_bias, rope)
 
-    def forward(self, x: Tensor, prompts: Tensor, qkv: nn.Linear,
-                proj: nn.Linear) -> Tensor:
+    def forward(self,
+                x: Tensor,
+                prompts: Tensor,
+                qkv: nn.Linear,
+                proj: nn.Linear,
+                rope: Optional[RotaryPositions] = None) -> Tensor:
         """
         Args:
             x (Tensor): Query tokens, shape (B, N, C).
@@ -153,6 +193,8 @@ class PromptCrossAttention(nn.Module):
             qkv (nn.Linear): Stacked q/k/v projection C -> 3C (or any
                 ``weight``/``bias`` pair, e.g. :class:`LinearWeights`).
             proj (nn.Linear): Output projection C -> C (likewise).
+            rope (RotaryPositions, optional): Rotate the patch tokens'
+                queries (prompt keys are never rotated); runs direct.
 
         Returns:
             Tensor: Shape (B, N, C).
@@ -161,25 +203,27 @@ class PromptCrossAttention(nn.Module):
         # Folding is recomputed every forward: it costs O(h*m*d*C) per layer,
         # ~0.2% of a ViT-B forward, and a cache would have to follow every
         # in-place update, dtype, device and autocast change of its inputs.
-        prepared = self.prepare(prompts, qkv.weight, qkv_bias, proj.weight)
+        prepared = self.prepare(prompts, qkv.weight, qkv_bias, proj.weight,
+                                rope is not None)
         return self.attend(x, prepared, qkv.weight, qkv_bias, proj.weight,
-                           proj_bias)
+                           proj_bias, rope)
 
-    def attention_probs(self, x: Tensor, prompts: Tensor,
-                        qkv: nn.Linear) -> Tensor:
+    def attention_probs(self,
+                        x: Tensor,
+                        prompts: Tensor,
+                        qkv: nn.Linear,
+                        rope: Optional[RotaryPositions] = None) -> Tensor:
         """Attention of every token to every prompt, for analysis.
 
-        Takes the first three inputs of :meth:`forward`; bv and bo, the
+        Takes the inputs of :meth:`forward` but ``proj``; bv and bo, the
         biases ``value_bias`` concerns, do not enter the scores.
 
         Returns:
             Tensor: Shape (B, h, N, m); each row sums to 1 over the m prompts.
         """
-        B, N, C = x.shape
         h = self.num_heads
-        d = C // h
-        q = project_queries(x, qkv.weight, qkv.bias)
-        q = q.view(B, N, h, d).transpose(1, 2)  # (B, h, N, d)
+        d = x.shape[-1] // h
+        q = _queries(x, qkv.weight, qkv.bias, h, rope).transpose(1, 2)
         k, _ = project_prompts(prompts, qkv.weight, qkv.bias, h)
         scores = q @ k.transpose(-2, -1) * d**-0.5  # (B, h, N, m)
         return scores.softmax(dim=-1)

@@ -40,3 +40,19 @@ def check_out_indices(out_indices, num_layers: int) -> None:
         raise ValueError(f'out_indices must be ints in [-{num_layers}, '
                          f'{num_layers - 1}] for {num_layers} layers, got '
                          f'{out_indices!r}')
+
+
+def check_rope(rope, arch_settings: dict) -> None:
+    """``rope``: None or a dict of DINOv3RoPE's arguments, with head
+    channels divisible by 4."""
+    if rope is None:
+        return
+    keys = {'base', 'normalize_coords'}
+    if not isinstance(rope, dict) or not set(rope) <= keys:
+        raise ValueError(f'rope must be None or a dict with keys from '
+                         f'{sorted(keys)} (e.g. dict(base=100.)), got '
+                         f'{rope!r}')
+    head_dims = arch_settings['embed_dims'] // arch_settings['num_heads']
+    if head_dims % 4:
+        raise ValueError(f'rope needs head channels divisible by 4, got '
+                         f'{head_dims} (embed_dims / num_heads)')

@@ -284,9 +284,10 @@ def test_hook_sees_each_layer_once_with_its_prompts(weights):
     for handle in handles:
         handle.remove()
     assert len(calls) == 4  # once per layer per forward
-    for n, (op, x, prompts, qkv, proj, out) in enumerate(calls):
+    for n, (op, x, prompts, qkv, proj, rope, out) in enumerate(calls):
         i = n % 2
         assert op is model.cross_attn_ops[i]
+        assert rope is None  # no rotary positions in this ViT
         assert torch.equal(prompts, model.prompts[i])
         src = model.layers[i].attn if weights == 'shared' else \
             model.cross_attn[i]
