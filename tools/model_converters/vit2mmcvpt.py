@@ -15,6 +15,13 @@ Supported inputs, told apart by their keys:
 * ``openai-clip``: OpenAI's CLIP (``visual.transformer.resblocks.0...``), a
   state dict or the TorchScript ``.pt`` archive OpenAI distributes; the
   text tower and the image-text projection ``visual.proj`` are dropped;
+* ``dinov3``: Meta's DINOv3 files (``dinov3_vit*16*_pretrain_lvd1689m-*.pth``:
+  ``storage_tokens``, ``rope_embed.periods``, ``blocks.N.ls1.gamma``,
+  ``attn.qkv.bias_mask``, SwiGLU ``mlp.w1``/``w2``/``w3`` for S+/H+/7B,
+  the 7B's ``local_cls_norm``); ``timm-dinov3``: timm's DINOv3 models
+  (``reg_token``, ``blocks.N.gamma_1``, ``attn.q_bias``/``v_bias``, SwiGLU
+  ``mlp.fc1_g``/``fc1_x``/``fc2``). No position embedding: the backbone
+  takes ``rope=dict(base=100.)``; the key bias DINOv3 masks is zeroed;
 * ``mmseg``: mmseg VisionTransformer checkpoints
   (``layers.0.attn.attn.in_proj_weight``, with or without ``backbone.``);
 * ``hf-vit``, ``hf-dinov2``, ``hf-dinov2-registers``, ``hf-clip``: the
@@ -74,6 +81,13 @@ DROP_REASONS = [
      "CLIP's TorchScript metadata"),
     (re.compile(r'^mask_token$'),
      "DINOv2's mask token (used only by its masked-image pretraining)"),
+    (re.compile(r'^dinov3:mask_token$'),
+     "DINOv3's mask token (used only by its masked-image pretraining)"),
+    (re.compile(r'^rope_embed\.periods$'),
+     "DINOv3's rotary periods (recomputed from rope base 100; checked "
+     'equal)'),
+    (re.compile(r'^local_cls_norm\.'),
+     "the 7B's class-token norm of local crops (pretraining only)"),
     (re.compile(r'^embeddings\.mask_token$'),
      'the mask token (used only by masked-image pretraining)'),
     (re.compile(r'^embeddings\.position_ids$'),
@@ -85,7 +99,8 @@ LAYOUTS = (
     "('blocks.0.attn.qkv.weight', incl. its DINOv2 and CLIP models), "
     "official DINOv2 ('blocks.0.ls1.gamma' with 'mask_token' or "
     "'register_tokens'), OpenAI CLIP ('visual.transformer.resblocks.0."
-    "attn.in_proj_weight') or mmseg ViT keys "
+    "attn.in_proj_weight'), DINOv3 ('storage_tokens', timm's 'reg_token' "
+    "with 'blocks.0.gamma_1') or mmseg ViT keys "
     "('layers.0.attn.attn.in_proj_weight')")
 
 
@@ -98,6 +113,7 @@ class Converted(NamedTuple):
     layout: str
     dropped: list  # source keys not converted
     notes: list  # what the conversion did beyond renaming
+    periods: int = 0  # DINOv3's rotary periods per head (d / 4), if stored
 
 
 def _t(array):
@@ -270,6 +286,103 @@ def convert_timm_like(state: dict) -> tuple:
     state = _unpack_timm_swiglu(_unchunk_blocks(state, notes), notes)
     out, dropped = _rename(state, TIMM_RULES)
     _add_cls_pos_slot(out, notes)
+    return out, dropped, notes
+
+
+DINOV3_RULES = [
+    (r'^storage_tokens$', 'register_tokens'),
+    (r'^blocks\.(\d+)\.gamma_1$', r'layers.\1.attn.gamma1.weight'),
+    (r'^blocks\.(\d+)\.gamma_2$', r'layers.\1.ffn.gamma2.weight'),
+] + TIMM_RULES
+DINOV3_ROPE_BASE = 100.
+
+
+def _dinov3_periods(periods: torch.Tensor) -> None:
+    """Meta's files store the rotary periods (bfloat16); the backbone
+    recomputes them from ``rope=dict(base=100.)``: they must agree."""
+    d4 = periods.numel()
+    expect = DINOV3_ROPE_BASE**(torch.arange(d4, dtype=torch.float32) / d4)
+    if not torch.allclose(periods.float(), expect.to(periods.dtype).float(),
+                          rtol=1e-2):
+        raise ConversionError(
+            f'rope_embed.periods {periods.float()[:4].tolist()}... are not '
+            f'those of rope base {DINOV3_ROPE_BASE:g} ({expect[:4].tolist()}'
+            '...) that DINOv3 and the converted backbone use')
+
+
+def _dinov3_qkv_bias(state: dict, notes: list) -> dict:
+    """One ``qkv.bias`` per block with a zero key bias: Meta's bias times
+    its ``bias_mask`` (1 on q and v, 0 on k), or timm's q_bias/v_bias."""
+    out, masked, stacked = dict(state), 0, 0
+    for key in state:
+        m = re.match(r'^(blocks\.\d+\.attn\.)(qkv\.bias_mask|q_bias)$', key)
+        if not m:
+            continue
+        if m[2] == 'q_bias':
+            q, v = out.pop(key), out.pop(m[1] + 'v_bias')
+            out[m[1] + 'qkv.bias'] = torch.cat([q, torch.zeros_like(q), v])
+            stacked += 1
+            continue
+        mask = out.pop(key).float()
+        third = mask.numel() // 3
+        want = torch.ones_like(mask)
+        want[third:2 * third] = 0
+        if not torch.equal(mask, want):
+            raise ConversionError(
+                f'{key}: expected 1 on the query and value biases and 0 on '
+                'the key bias (DINOv3 masks the key bias), got another mask')
+        out[m[1] + 'qkv.bias'] = out[m[1] + 'qkv.bias'] * mask.to(
+            out[m[1] + 'qkv.bias'].dtype)
+        masked += 1
+    if masked:
+        notes.append(f'{masked} key biases zeroed by their bias_mask (DINOv3 '
+                     'masks the key bias)')
+    if stacked:
+        notes.append(f'{stacked} q_bias/v_bias pairs stacked into qkv.bias '
+                     'with a zero key bias')
+    return out
+
+
+def _dinov3_swiglu(state: dict, notes: list) -> dict:
+    """SwiGLU as mmpretrain's fused ``w12``: Meta's w1/w2 or timm's
+    fc1_g/fc1_x (gate first), and timm's fc2 -> w3."""
+    out, fused = dict(state), 0
+    for key in state:
+        m = re.match(r'^(blocks\.\d+\.mlp\.)(w1|fc1_g)\.weight$', key)
+        if not m:
+            continue
+        gate, lin = ('w1', 'w2') if m[2] == 'w1' else ('fc1_g', 'fc1_x')
+        for p in ('weight', 'bias'):
+            if f'{m[1]}{gate}.{p}' in out:
+                out[f'{m[1]}w12.{p}'] = torch.cat([
+                    out.pop(f'{m[1]}{gate}.{p}'),
+                    out.pop(f'{m[1]}{lin}.{p}')
+                ])
+            if m[2] == 'fc1_g' and f'{m[1]}fc2.{p}' in out:
+                out[f'{m[1]}w3.{p}'] = out.pop(f'{m[1]}fc2.{p}')
+        fused += 1
+    if fused:
+        notes.append(f'{fused} SwiGLU FFNs fused into w12 (gate, then value) '
+                     '+ w3')
+    return out
+
+
+def convert_dinov3(state: dict) -> tuple:
+    """Meta's or timm's DINOv3 -> (state_dict, dropped keys, notes)."""
+    if any(k.startswith('cls_norm.') for k in state):
+        raise ConversionError(
+            'cls_norm.*: DINOv3 with a separate norm of the class and '
+            'storage tokens (untie_cls_and_patch_norms) is not supported; '
+            "the released checkpoints normalise every token with 'norm'")
+    notes = ['no position embedding: rotary positions, '
+             f'rope=dict(base={DINOV3_ROPE_BASE:g}) in the backbone']
+    state = dict(state)
+    if 'mask_token' in state:  # told apart from DINOv2's (DROP_REASONS)
+        state['dinov3:mask_token'] = state.pop('mask_token')
+    if 'rope_embed.periods' in state:
+        _dinov3_periods(state['rope_embed.periods'])
+    state = _dinov3_swiglu(_dinov3_qkv_bias(state, notes), notes)
+    out, dropped = _rename(state, DINOV3_RULES)
     return out, dropped, notes
 
 
@@ -455,6 +568,11 @@ def detect_layout(keys) -> str:
             "'token_embedding.weight') and no image tower ('visual.*' keys): "
             'nothing to convert; use the full CLIP checkpoint (e.g. '
             'ViT-B-16.pt)')
+    if 'storage_tokens' in keys and _has(keys, r'blocks\.\d+\.attn\.qkv\.'):
+        return 'dinov3'
+    if 'reg_token' in keys and 'pos_embed' not in keys and _has(
+            keys, r'blocks\.\d+\.gamma_1$'):
+        return 'timm-dinov3'
     if _has(keys, r'blocks\.(\d+\.)?\d+\.attn\.qkv\.'):
         official = {'mask_token', 'register_tokens'} & keys or _has(
             keys, r'blocks\.(\d+\.)?\d+\.mlp\.w12\.') or _has(
@@ -516,8 +634,8 @@ def load_source(path: str) -> dict:
 
 
 def _check_complete(out: dict, layout: str) -> None:
-    need = ('patch_embed.projection.weight', 'cls_token', 'pos_embed',
-            'layers.0.attn.qkv.weight')
+    need = ('patch_embed.projection.weight', 'cls_token', 'layers.0.attn.'
+            'qkv.weight') + (() if 'dinov3' in layout else ('pos_embed', ))
     missing = [k for k in need if k not in out]
     if missing:
         raise ConversionError(
@@ -535,6 +653,8 @@ def convert(state: dict) -> Converted:
         out, dropped = convert_google_npz(state)
     elif layout in ('timm', 'dinov2'):
         out, dropped, notes = convert_timm_like(state)
+    elif layout in ('dinov3', 'timm-dinov3'):
+        out, dropped, notes = convert_dinov3(state)
     elif layout == 'openai-clip':
         out, dropped = convert_openai_clip(state)
     elif layout.startswith('hf-'):
@@ -542,7 +662,10 @@ def convert(state: dict) -> Converted:
     else:
         out, dropped = _rename(state, MMSEG_RULES)
     _check_complete(out, layout)
-    return Converted(out, layout, sorted(heads) + dropped, notes)
+    periods = state.get('rope_embed.periods')
+    return Converted(out, layout,
+                     sorted(heads) + dropped, notes,
+                     0 if periods is None else periods.numel())
 
 
 def num_layers_of(state: dict) -> int:
@@ -560,11 +683,46 @@ def features(state: dict) -> list:
         found.append('SwiGLU FFN')
     if 'pre_norm.weight' in state:
         found.append('pre-norm')
+    if 'pos_embed' not in state:
+        found.append('rotary positions')
     return found
 
 
-def backbone_settings(state: dict, layout: str) -> str:
-    """The CVPTViT/VPTViT arguments these weights need, as config text."""
+def _dinov3_settings(state: dict, arch: dict, head_dims) -> list:
+    """DINOv3 arguments: the arch by name (its FFN type and qkv bias come
+    with it), patch 16, LayerScale, storage tokens, rope, LN eps 1e-5."""
+    from mmcvpt.models.backbones.dinov3_archs import DINOV3_ARCHS
+    width = {k: arch[k] for k in ('embed_dims', 'num_layers',
+                                  'feedforward_channels')}
+    name = next((n for n, a in DINOV3_ARCHS.items()
+                 if all(a[k] == v for k, v in width.items())), None)
+    has_bias = 'layers.0.attn.qkv.bias' in state
+    if name is None:
+        arch = dict(arch, num_heads=arch['embed_dims'] // (head_dims or 64))
+        text = ', '.join(f'{k}={v}' for k, v in arch.items())
+        args = [f'arch=dict({text})']
+        if 'layers.0.ffn.w12.weight' in state:
+            args.append("layer_cfgs=dict(ffn_type='swiglu_fused')")
+        if not has_bias:
+            args.append('qkv_bias=False')
+    else:
+        args = [f"arch='{name}'"]
+        if has_bias != DINOV3_ARCHS[name].get('qkv_bias', True):
+            args.append(f'qkv_bias={has_bias}')
+    args += [
+        f"patch_size={state['patch_embed.projection.weight'].shape[-1]}",
+        'layer_scale_init_value=1e-5',
+        f"num_register_tokens={state['register_tokens'].shape[1]}",
+        f'rope=dict(base={DINOV3_ROPE_BASE:g}.)',
+        "norm_cfg=dict(type='LN', eps=1e-5)"
+    ]
+    return args
+
+
+def backbone_settings(state: dict, layout: str, head_dims=None) -> str:
+    """The CVPTViT/VPTViT arguments these weights need, as config text
+    (``head_dims``: known from DINOv3's rotary periods, else 64 assumed).
+    """
     C = state['cls_token'].shape[-1]
     kernel = state['patch_embed.projection.weight'].shape[-1]
     if 'layers.0.ffn.w3.weight' in state:
@@ -581,6 +739,10 @@ def backbone_settings(state: dict, layout: str) -> str:
         num_layers=num_layers_of(state),
         num_heads=max(C // 64, 1),
         feedforward_channels=ff)
+    if 'dinov3' in layout:
+        return ', '.join(_dinov3_settings(state, arch, head_dims)) + (
+            '' if head_dims else ' (num_heads is not stored in the weights:'
+            ' the arch name gives it)')
     names = [n for n, a in VisionTransformer.arch_zoo.items() if a == arch]
     names.sort(key=lambda n: (not n.startswith('dinov2'), len(n)))
     text = ', '.join(f'{k}={v}' for k, v in arch.items())
@@ -628,8 +790,9 @@ def describe_dropped(dropped) -> list:
         keys = [k for k in rest if pattern.match(k)]
         if keys:
             rest = [k for k in rest if k not in keys]
+            shown = [k.split(':')[-1] for k in keys]  # 'dinov3:mask_token'
             lines.append(f'dropped {reason}: {len(keys)} '
-                         f'key{"s" * (len(keys) > 1)} ({_collapse(keys)})')
+                         f'key{"s" * (len(keys) > 1)} ({_collapse(shown)})')
     if rest:
         lines.append(f'dropped {len(rest)} keys: {", ".join(rest)}')
     return lines
@@ -649,20 +812,26 @@ def main(argv=None):
         sys.exit(f'vit2mmcvpt: {args.src}: {e}')
     state, layout = result.state, result.layout
     extra = ''.join(f', {f}' for f in features(state))
+    pos = state.get('pos_embed')
+    pos = 'no pos_embed' if pos is None else f'pos_embed {tuple(pos.shape)}'
     print(f'{args.src}: {layout} layout, {num_layers_of(state)} layers, '
           f'{len(state)} tensors mapped, embed dims '
-          f'{state["cls_token"].shape[-1]}, pos_embed '
-          f'{tuple(state["pos_embed"].shape)}{extra}')
+          f'{state["cls_token"].shape[-1]}, {pos}{extra}')
     for note in result.notes:
         print(note)
     for line in describe_dropped(result.dropped):
         print(line)
-    settings = backbone_settings(state, layout)
+    periods = result.periods
+    settings = backbone_settings(state, layout, periods and 4 * periods)
     print(f'backbone settings: {settings}')
-    grid = math.isqrt(state['pos_embed'].shape[1] - 1)
-    kernel = state['patch_embed.projection.weight'].shape[-1]
-    print(f'pos_embed is for {grid * kernel} px ({grid}x{grid} patches); the '
-          "backbone resizes it to the config's img_size on load")
+    if 'pos_embed' in state:
+        grid = math.isqrt(state['pos_embed'].shape[1] - 1)
+        kernel = state['patch_embed.projection.weight'].shape[-1]
+        print(f'pos_embed is for {grid * kernel} px ({grid}x{grid} patches); '
+              "the backbone resizes it to the config's img_size on load")
+    else:
+        print('rotary positions: computed for every input size, nothing to '
+              'resize')
     atomic_torch_save(
         dict(
             state_dict=state,
