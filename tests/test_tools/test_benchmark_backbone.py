@@ -108,3 +108,27 @@ def test_runs_tiny_dinov2_with_only(bench, tmp_path, capsys):
         == ['m=5']
     assert set(json.loads(
         out.read_text())['results']) == {'frozen', 'cvpt2', 'cvpt5', 'vpt5'}
+
+
+def test_dinov3_rope_variants(bench, capsys):
+    """tiny-dinov3: cvptM rotates the cross-attention's queries (direct),
+    cvpt_noropeM does not; both run and are named in the table."""
+    args = bench.parse_args([
+        '--arch', 'tiny-dinov3', '--img-size', '32', '--only', 'cvpt3',
+        'cvpt_norope3', 'vpt3'
+    ])
+    built = {n: bench.build(n, args)[0]['backbone']
+             for n in ('frozen', 'cvpt3', 'cvpt_norope3', 'vpt3')}
+    assert all(b.rope is not None and b.pos_embed is None
+               for b in built.values())
+    assert built['cvpt3'].cross_attn_rope
+    assert not built['cvpt_norope3'].cross_attn_rope
+    bench.main(['--arch', 'tiny-dinov3', '--img-size', '32', '--rounds', '1',
+                '--warmup', '0', '--only', 'cvpt2', 'cvpt_norope2',
+                '--no-memory'])
+    table = capsys.readouterr().out
+    assert 'tokens=1+4+4' in table and '| cvpt_norope2 |' in table
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--arch', 'b', '--only', 'cvpt_norope10'])
+    assert 'cvpt_norope10 needs an arch with rotary positions' in \
+        capsys.readouterr().err

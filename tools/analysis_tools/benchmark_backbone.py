@@ -15,14 +15,21 @@ the variant and runs two train steps.
 
 ``--arch dinov2-b`` is DINOv2-B/14 with 4 registers (patch 14, LayerScale,
 ``dinov2_vitb14_reg4``), at its pretraining size with ``--img 518`` (37x37 =
-1369 patches). The frozen ViT is the same backbone class with no prompts
-(registers included), every weight frozen.
+1369 patches). ``--arch dinov3-b`` is DINOv3-B/16 (rotary positions, 4
+storage tokens, LayerScale; 1024 patches + 5 tokens with ``--img 512``);
+there ``cvptM`` rotates the patch queries of the cross-attention (the
+default, direct form) and ``cvpt_noropeM`` does not
+(``cross_attn_rope=False``, foldable). The frozen ViT is the same backbone
+class with no prompts (registers included), every weight frozen.
 
 Examples::
 
     python tools/analysis_tools/benchmark_backbone.py --prompts 10 200
     python tools/analysis_tools/benchmark_backbone.py --arch dinov2-b \
         --img 518 --batch-size 1 --only cvpt10 cvpt200 vpt200
+    python tools/analysis_tools/benchmark_backbone.py --arch dinov3-b \
+        --img 512 --batch-size 1 --only cvpt10 cvpt_norope10 cvpt200 \
+        cvpt_norope200 vpt200
 """
 import argparse
 import json
@@ -47,9 +54,25 @@ ARCHS = {
         patch_size=14,
         layer_scale_init_value=1e-5,
         num_register_tokens=4),
+    # DINOv3-B/16 (dinov3_vitb16_pretrain_lvd1689m)
+    'dinov3-b':
+    dict(
+        arch='dinov3-b',
+        patch_size=16,
+        layer_scale_init_value=1e-5,
+        num_register_tokens=4,
+        rope=dict(base=100.),
+        norm_cfg=dict(type='LN', eps=1e-5)),
     # for quick checks of the tool itself
     'tiny':
     dict(arch=TINY),
+    'tiny-dinov3':
+    dict(
+        arch=TINY,
+        patch_size=16,
+        layer_scale_init_value=1e-5,
+        num_register_tokens=4,
+        rope=dict(base=100.)),
     'tiny-dinov2':
     dict(
         arch=TINY,
@@ -57,7 +80,7 @@ ARCHS = {
         layer_scale_init_value=1e-5,
         num_register_tokens=4),
 }
-VARIANT = re.compile(r'(cvpt|cvpt_batchdrop|vpt)(\d+)')
+VARIANT = re.compile(r'(cvpt|cvpt_batchdrop|cvpt_norope|vpt)(\d+)')
 
 
 def parse_args(argv=None):
@@ -69,10 +92,11 @@ def parse_args(argv=None):
         '--variants',
         nargs='+',
         default=['cvpt', 'vpt'],
-        choices=['cvpt', 'cvpt_batchdrop', 'vpt'],
+        choices=['cvpt', 'cvpt_batchdrop', 'cvpt_norope', 'vpt'],
         help='prompted variants; the frozen ViT is always measured. cvpt '
         'and vpt use the default per-sample prompt dropout; cvpt_batchdrop '
-        "is CVPT with prompt_dropout_mode='batch' (one mask per batch)")
+        "is CVPT with prompt_dropout_mode='batch' (one mask per batch); "
+        'cvpt_norope is CVPT with cross_attn_rope=False (rotary archs)')
     parser.add_argument(
         '--only',
         nargs='+',
@@ -91,8 +115,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     for name in args.only or []:
         if not VARIANT.fullmatch(name):
-            parser.error(f'--only: {name!r} is not cvptM, cvpt_batchdropM or '
-                         'vptM')
+            parser.error(f'--only: {name!r} is not cvptM, cvpt_batchdropM, '
+                         'cvpt_noropeM or vptM')
+        if name.startswith('cvpt_norope') and \
+                'rope' not in ARCHS[args.arch]:
+            parser.error(f'--only: {name} needs an arch with rotary '
+                         f'positions (dinov3-b, tiny-dinov3), not {args.arch}')
     # the memory probe re-runs this command line in a child process
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
@@ -119,7 +147,9 @@ def build(name, args):
         kind, m = VARIANT.fullmatch(name).groups()
         cls = VPTViT if kind == 'vpt' else CVPTViT
         mode = 'batch' if kind == 'cvpt_batchdrop' else 'sample'
-        backbone = cls(num_prompts=int(m), prompt_dropout_mode=mode, **common)
+        extra = dict(cross_attn_rope=False) if kind == 'cvpt_norope' else {}
+        backbone = cls(num_prompts=int(m), prompt_dropout_mode=mode,
+                       **common, **extra)
     head = nn.Linear(backbone.embed_dims, 100)
     model = nn.ModuleDict(dict(backbone=backbone, head=head)).to(args.device)
     optim = torch.optim.AdamW(
