@@ -87,3 +87,43 @@ def dist_train(cfg, work, *extra, **kwargs):
         env=dict(PORT=str(free_port())),
         timeout=kwargs.pop('timeout', 120),
         **kwargs)
+
+
+def logged_metrics(text, loop):
+    """The last ``Iter(loop)`` metrics line of a log, as {name: value}."""
+    lines = [
+        line for line in text.splitlines()
+        if f'Iter({loop})' in line and 'mIoU' in line
+    ]
+    assert lines, f'no Iter({loop}) metrics in the log'
+    return {
+        k: float(v)
+        for k, v in re.findall(r'(aAcc|mIoU|mAcc): ([0-9.]+)', lines[-1])
+    }
+
+
+def peft_loads_as_full(cfg, full_ckpt, peft_ckpt, img):
+    """What a user does with a PEFT file: ``init_model`` and
+    ``MMSegInferencer`` on it must hold the full checkpoint's tensors and
+    give its logits to the last bit. Returns (full model, inferencer,
+    logits of the image (K, H, W))."""
+    import torch
+    from mmseg.apis import MMSegInferencer, inference_model, init_model
+    full = init_model(str(cfg), str(full_ckpt), device='cpu')
+    peft = init_model(str(cfg), str(peft_ckpt), device='cpu')
+    inferencer = MMSegInferencer(
+        model=str(cfg), weights=str(peft_ckpt), device='cpu')
+    expected = full.state_dict()
+    for model in (peft, inferencer.model):
+        state = model.state_dict()
+        assert state.keys() == expected.keys()
+        assert [k for k in expected
+                if not torch.equal(state[k], expected[k])] == []
+    with torch.no_grad():
+        logits = [
+            inference_model(m, str(img)).seg_logits.data
+            for m in (full, peft, inferencer.model)
+        ]
+    assert (logits[1] - logits[0]).abs().max() == 0
+    assert (logits[2] - logits[0]).abs().max() == 0
+    return full, inferencer, logits[0]

@@ -10,7 +10,7 @@ from mmengine.registry import MODELS
 import mmcvpt
 from mmcvpt.models import CVPTViT
 from mmcvpt.peft import CheckpointError, load_peft_checkpoint, tuned_state_dict
-from tests.seg_fixtures import REPO, run_tool
+from tests.seg_fixtures import REPO, peft_loads_as_full, run_tool
 
 ARCH = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
 
@@ -109,27 +109,12 @@ def test_peft_files_rotate_with_their_checkpoints(run):
 def test_peft_file_through_mmseg_apis_equals_full_checkpoint(run):
     """What a user does with the small file: init_model / MMSegInferencer
     (neither calls init_weights; init_model even drops the init_cfg)."""
-    from mmseg.apis import MMSegInferencer, inference_model, init_model
     tmp, cfg, sample = run
     img = str(sample / 'images/validation/ADE_val_00000003.jpg')
-    full = init_model(str(cfg), str(tmp / 'work/iter_2.pth'), device='cpu')
-    peft = init_model(str(cfg), str(tmp / 'work/iter_2_peft.pth'),
-                      device='cpu')
-    inferencer = MMSegInferencer(
-        model=str(cfg), weights=str(tmp / 'work/iter_2_peft.pth'),
-        device='cpu')
-    expected = full.state_dict()
-    for model in (peft, inferencer.model):
-        state = model.state_dict()
-        assert state.keys() == expected.keys()
-        assert all(torch.equal(state[k], expected[k]) for k in expected)
-    with torch.no_grad():
-        logits = [inference_model(m, img).seg_logits.data
-                  for m in (full, peft, inferencer.model)]
-    assert (logits[1] - logits[0]).abs().max() == 0
-    assert (logits[2] - logits[0]).abs().max() == 0
+    _, inferencer, logits = peft_loads_as_full(
+        cfg, tmp / 'work/iter_2.pth', tmp / 'work/iter_2_peft.pth', img)
     pred = inferencer(img, return_datasamples=True).pred_sem_seg.data
-    assert torch.equal(pred, logits[0].argmax(0, keepdim=True))
+    assert torch.equal(pred, logits.argmax(0, keepdim=True))
 
 
 def test_peft_file_refuses_missing_or_different_pretrained(run, tmp_path):

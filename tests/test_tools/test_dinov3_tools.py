@@ -4,14 +4,14 @@ Meta's layout converted by tools/model_converters/vit2mmcvpt.py, trained
 for 2 iterations on the embedded sample through tools/train.py, tested by
 tools/test.py and loaded from its PEFT file through mmseg's APIs."""
 import glob
-import re
 
 import pytest
 import torch
 
 import mmcvpt  # noqa: F401  (checkpoint allow-list for torch.load below)
 from mmcvpt.models import CVPTViT
-from tests.seg_fixtures import REPO, make_sample, run_tool
+from tests.seg_fixtures import (REPO, logged_metrics, make_sample,
+                                peft_loads_as_full, run_tool)
 from tests.test_tools.test_vit2mmcvpt_dinov3 import (C, HEADS, L, _official,
                                                      _timm_model)
 
@@ -84,24 +84,12 @@ def run(tmp_path_factory):
         return tmp, cfg, sample, f.read()
 
 
-def _metrics(text, loop):
-    lines = [
-        line for line in text.splitlines()
-        if f'Iter({loop})' in line and 'mIoU' in line
-    ]
-    assert lines, f'no Iter({loop}) metrics in the log'
-    return {
-        k: float(v)
-        for k, v in re.findall(r'(aAcc|mIoU|mAcc): ([0-9.]+)', lines[-1])
-    }
-
-
 def test_train_val_test(run):
     tmp, cfg, _, log = run
     assert sorted(p.name for p in (tmp / 'work').glob('*.pth')) == [
         'iter_2.pth', 'iter_2_peft.pth'
     ]
-    val = _metrics(log, 'val')
+    val = logged_metrics(log, 'val')
     assert set(val) == {'aAcc', 'mIoU', 'mAcc'}
     full = torch.load(tmp / 'work/iter_2.pth', weights_only=True)
     pretrained = torch.load(
@@ -113,36 +101,18 @@ def test_train_val_test(run):
             if not torch.equal(state['backbone.' + k], v)] == []
     proc = run_tool('tools/test.py', str(cfg), str(tmp / 'work/iter_2.pth'),
                     '--work-dir', str(tmp / 'test'))
-    assert _metrics(proc.stdout + proc.stderr, 'test') == val
+    assert logged_metrics(proc.stdout + proc.stderr, 'test') == val
 
 
 def test_peft_file_through_mmseg_apis(run):
-    from mmseg.apis import MMSegInferencer, inference_model, init_model
     tmp, cfg, sample, _ = run
-    img = str(sample / 'images/validation/ADE_val_00000003.jpg')
-    full = init_model(str(cfg), str(tmp / 'work/iter_2.pth'), device='cpu')
-    peft = init_model(str(cfg), str(tmp / 'work/iter_2_peft.pth'),
-                      device='cpu')
-    inferencer = MMSegInferencer(
-        model=str(cfg), weights=str(tmp / 'work/iter_2_peft.pth'),
-        device='cpu')
     meta = torch.load(tmp / 'work/iter_2_peft.pth',
                       weights_only=True)['meta']['peft']['backbone.']
     assert meta['rope_cfg'] == dict(base=100.) and meta['patch_size'] == 16
-    expected = full.state_dict()
-    for model in (peft, inferencer.model):
-        state = model.state_dict()
-        assert state.keys() == expected.keys()
-        assert [k for k in expected
-                if not torch.equal(state[k], expected[k])] == []
-    with torch.no_grad():
-        logits = [
-            inference_model(m, img).seg_logits.data
-            for m in (full, peft, inferencer.model)
-        ]
-    assert logits[0].shape[0] == 150
-    assert (logits[1] - logits[0]).abs().max() == 0
-    assert (logits[2] - logits[0]).abs().max() == 0
+    img = sample / 'images/validation/ADE_val_00000003.jpg'
+    _, _, logits = peft_loads_as_full(cfg, tmp / 'work/iter_2.pth',
+                                      tmp / 'work/iter_2_peft.pth', img)
+    assert logits.shape[0] == 150
 
 
 def test_dinov2_file_into_dinov3_config_one_line(run, tmp_path):

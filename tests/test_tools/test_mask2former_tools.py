@@ -14,7 +14,8 @@ from mmengine.config import Config
 
 import mmcvpt  # noqa: F401  (checkpoint allow-list for torch.load below)
 from mmcvpt.models import CVPTViT
-from tests.seg_fixtures import REPO, load_tool, make_sample, run_tool
+from tests.seg_fixtures import (REPO, load_tool, logged_metrics, make_sample,
+                                peft_loads_as_full, run_tool)
 # tools/test.py, then the weights its model tested with
 from tests.test_peft.test_checkpoint import TEST_AND_DUMP
 
@@ -118,25 +119,12 @@ def run(tmp_path_factory):
         return tmp, cfg, sample, f.read()
 
 
-def _metrics(text, loop):
-    """The last ``Iter(loop)`` metrics line of a log, as {name: value}."""
-    lines = [
-        line for line in text.splitlines()
-        if f'Iter({loop})' in line and 'mIoU' in line
-    ]
-    assert lines, f'no Iter({loop}) metrics in the log'
-    return {
-        k: float(v)
-        for k, v in re.findall(r'(aAcc|mIoU|mAcc): ([0-9.]+)', lines[-1])
-    }
-
-
 def test_train_val_test_and_overlays(run):
     tmp, cfg, sample, log = run
     names = sorted(p.name for p in (tmp / 'work').glob('*.pth'))
     assert names == ['iter_2.pth', 'iter_2_peft.pth']
     assert 'Iter(train) [2/2]' in log
-    val = _metrics(log, 'val')
+    val = logged_metrics(log, 'val')
     assert set(val) == {'aAcc', 'mIoU', 'mAcc'} and 0 <= val['mIoU'] <= 100
     proc = run_tool('tools/test.py', str(cfg), str(tmp / 'work/iter_2.pth'),
                     '--work-dir', str(tmp / 'test'), '--show-dir',
@@ -144,7 +132,7 @@ def test_train_val_test_and_overlays(run):
     log = proc.stdout + proc.stderr
     assert 'Iter(test) [8/8]' in log
     # the checkpoint the validation ran on: the same metrics
-    assert _metrics(log, 'test') == val
+    assert logged_metrics(log, 'test') == val
     pngs = sorted((tmp / 'overlays').rglob('*.png'))
     assert len(pngs) == 8  # one per validation image
     for png in pngs:
@@ -178,35 +166,17 @@ def test_peft_file_has_only_tuned_tensors(run):
 def test_peft_file_through_mmseg_apis_equals_full_checkpoint(run):
     """init_model / MMSegInferencer with the small file: the full
     checkpoint's tensors, logits equal to the last bit."""
-    from mmseg.apis import MMSegInferencer, inference_model, init_model
     tmp, cfg, sample, _ = run
     img = str(sample / 'images/validation/ADE_val_00000003.jpg')
-    full = init_model(str(cfg), str(tmp / 'work/iter_2.pth'), device='cpu')
-    peft = init_model(str(cfg), str(tmp / 'work/iter_2_peft.pth'),
-                      device='cpu')
-    inferencer = MMSegInferencer(
-        model=str(cfg), weights=str(tmp / 'work/iter_2_peft.pth'),
-        device='cpu')
-    expected = full.state_dict()
+    full, inferencer, logits = peft_loads_as_full(
+        cfg, tmp / 'work/iter_2.pth', tmp / 'work/iter_2_peft.pth', img)
     pretrained = torch.load(
         tmp / 'vit_tiny.pth', weights_only=True)['state_dict']
-    assert torch.equal(expected['backbone.layers.0.ffn.gamma2.weight'],
-                       pretrained['layers.0.ffn.gamma2.weight'])
-    for model in (peft, inferencer.model):
-        state = model.state_dict()
-        assert state.keys() == expected.keys()
-        assert [k for k in expected
-                if not torch.equal(state[k], expected[k])] == []
-    with torch.no_grad():
-        logits = [
-            inference_model(m, img).seg_logits.data
-            for m in (full, peft, inferencer.model)
-        ]
-    assert logits[0].shape == (150, 288, 288)  # the image, 150 classes
-    assert (logits[1] - logits[0]).abs().max() == 0
-    assert (logits[2] - logits[0]).abs().max() == 0
+    gamma = full.state_dict()['backbone.layers.0.ffn.gamma2.weight']
+    assert torch.equal(gamma, pretrained['layers.0.ffn.gamma2.weight'])
+    assert logits.shape == (150, 288, 288)  # the image, 150 classes
     pred = inferencer(img, return_datasamples=True).pred_sem_seg.data
-    assert torch.equal(pred, logits[0].argmax(0, keepdim=True))
+    assert torch.equal(pred, logits.argmax(0, keepdim=True))
 
 
 def test_peft_file_through_test_tool_tta(run, tmp_path):
@@ -224,7 +194,7 @@ def test_peft_file_through_test_tool_tta(run, tmp_path):
     assert 'do not match exactly' not in log and 'missing keys' not in log
     (stamp, ) = [d for d in (tmp_path / 'work').iterdir() if d.is_dir()]
     metrics = json.loads((stamp / f'{stamp.name}.json').read_text())
-    assert metrics['mIoU'] == _metrics(log, 'test')['mIoU']
+    assert metrics['mIoU'] == logged_metrics(log, 'test')['mIoU']
     run_cfg = Config.fromfile(stamp / 'vis_data/config.py')
     assert run_cfg.model.type == 'SegTTAModel'
     assert run_cfg.model.module.decode_head.type == 'Mask2FormerHead'
