@@ -184,6 +184,11 @@ def test_settings_name_the_released_arch(tool):
                                               64 if name == 'dinov3-l' else
                                               128)
             assert settings.startswith(f"arch='{name}', patch_size=16")
+            assert 'assumed' not in settings
+    # timm's files store no periods: a width of no DINOv3 arch says so
+    timm_state = tool.convert(_timm_model('vit').state_dict()).state
+    assert tool.backbone_settings(timm_state, 'timm-dinov3').endswith(
+        '(num_heads is not stored in the weights: 64-dim heads assumed)')
 
 
 def test_bad_dinov3_files_one_line(tool):

@@ -698,7 +698,8 @@ def _dinov3_settings(state: dict, arch: dict, head_dims) -> list:
                  if all(a[k] == v for k, v in width.items())), None)
     has_bias = 'layers.0.attn.qkv.bias' in state
     if name is None:
-        arch = dict(arch, num_heads=arch['embed_dims'] // (head_dims or 64))
+        arch = dict(arch,
+                    num_heads=max(arch['embed_dims'] // (head_dims or 64), 1))
         text = ', '.join(f'{k}={v}' for k, v in arch.items())
         args = [f'arch=dict({text})']
         if 'layers.0.ffn.w12.weight' in state:
@@ -740,9 +741,11 @@ def backbone_settings(state: dict, layout: str, head_dims=None) -> str:
         num_heads=max(C // 64, 1),
         feedforward_channels=ff)
     if 'dinov3' in layout:
-        return ', '.join(_dinov3_settings(state, arch, head_dims)) + (
-            '' if head_dims else ' (num_heads is not stored in the weights:'
-            ' the arch name gives it)')
+        args = _dinov3_settings(state, arch, head_dims)
+        if head_dims or not args[0].startswith('arch=dict'):
+            return ', '.join(args)  # heads from the periods or the arch
+        return ', '.join(args) + (' (num_heads is not stored in the weights:'
+                                  ' 64-dim heads assumed)')
     names = [n for n, a in VisionTransformer.arch_zoo.items() if a == arch]
     names.sort(key=lambda n: (not n.startswith('dinov2'), len(n)))
     text = ', '.join(f'{k}={v}' for k, v in arch.items())
