@@ -117,6 +117,8 @@ def test_demo_config_builds(samples):
 
 
 def test_every_config_is_tested():
+    from tests.test_configs.test_dinov3_configs import \
+        CONFIGS as DINOV3_CONFIGS
     from tests.test_configs.test_foundation_configs import FOUNDATION_CONFIGS
     from tests.test_configs.test_mask2former_configs import \
         CONFIGS as MASK2FORMER_CONFIGS
@@ -126,7 +128,7 @@ def test_every_config_is_tested():
         for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts
     }
     tested = set(SEG_CONFIGS) | set(FOUNDATION_CONFIGS) | set(CONFIGS) | \
-        set(MASK2FORMER_CONFIGS) | {
+        set(MASK2FORMER_CONFIGS) | set(DINOV3_CONFIGS) | {
         'configs/demo/cvpt_vitb_vtab1k-sample.py',
         # trained end to end by tests/test_tools/test_mask2former_tools.py
         'configs/demo/cvpt_vitb_mask2former_ade20k-sample.py',
