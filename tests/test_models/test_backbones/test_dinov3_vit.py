@@ -16,7 +16,8 @@ from mmcvpt.models import PROMPT_POSITIONS, CVPTViT, VPTViT
 from mmcvpt.models.backbones.dinov3_archs import DINOV3_ARCHS
 from mmcvpt.peft import CheckpointError, peft_signature
 from tests.test_models.reference import ref_vit
-from tests.test_models.test_backbones.test_foundation_vit import _randomise_
+from tests.test_models.test_backbones.test_foundation_vit import (
+    _randomise_, set_impl)
 
 ARCH = dict(embed_dims=48, num_layers=3, num_heads=4, feedforward_channels=96)
 DINOV3 = dict(patch_size=16, layer_scale_init_value=1e-5,
@@ -71,7 +72,7 @@ def test_cvpt_rotated_queries_equal_reference(position):
     x = _image()
     with torch.no_grad():
         out = model(x)[0]
-        model.cross_attn_impl = 'direct'
+        set_impl(model, 'direct')
         direct = model(x)[0]
         ref = _ref(model, x, prompts=model.prompts, position=position)
         unrotated = _ref(model, x, prompts=model.prompts, position=position,
@@ -90,7 +91,7 @@ def test_cvpt_unrotated_queries_fold(position):
     outs = {}
     with torch.no_grad():
         for impl in ('folded', 'direct'):
-            model.cross_attn_impl = impl
+            set_impl(model, impl)
             outs[impl] = model(x)[0]
         ref = _ref(model, x, prompts=model.prompts, position=position,
                    ca_rope=False)
